@@ -1,0 +1,521 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// AnthropicVersion is the anthropic-version header value the adapter speaks.
+const AnthropicVersion = "2023-06-01"
+
+// DefaultAnthropicMaxTokens is sent when neither the request nor the endpoint sets an output limit: Anthropic
+// requires max_tokens, and 4096 is accepted by every current Claude model.
+const DefaultAnthropicMaxTokens = 4096
+
+// AnthropicAdapter speaks the Anthropic Messages API.
+//
+// Request translation: system and developer messages (wherever they appear) are joined into the top-level
+// system prompt; consecutive turns of the same role are merged, as Anthropic requires alternation; tool-role
+// messages become user tool_result blocks; assistant tool_calls become tool_use blocks; images become base64
+// (data: URLs) or url sources; function tools become {name, description, input_schema}; tool_choice
+// auto/none/required/function becomes auto/none/any/tool; stop becomes stop_sequences; user becomes
+// metadata.user_id; temperature is clamped to Anthropic's [0, 1]. max_tokens is the request's limit, else
+// Endpoint.MaxTokens, else DefaultAnthropicMaxTokens, and never above Endpoint.MaxTokens.
+//
+// JSON mode is an instruction appended to the system prompt (with the schema for json_schema) rather than a
+// forced tool: a forced tool would turn the answer into a tool call the client did not ask for, and Claude
+// follows the instruction reliably. The output is therefore not schema-validated by the provider.
+//
+// Response translation: text blocks are concatenated into content; tool_use blocks become tool_calls with the
+// input re-encoded as a JSON string; thinking blocks are dropped. stop_reason end_turn/stop_sequence/pause_turn →
+// stop, max_tokens → length, tool_use → tool_calls, refusal → content_filter.
+type AnthropicAdapter struct{}
+
+type anthropicRequest struct {
+	Model         string                `json:"model"`
+	System        string                `json:"system,omitempty"`
+	Messages      []anthropicMessage    `json:"messages"`
+	MaxTokens     int                   `json:"max_tokens"`
+	StopSequences []string              `json:"stop_sequences,omitempty"`
+	Temperature   *float64              `json:"temperature,omitempty"`
+	TopP          *float64              `json:"top_p,omitempty"`
+	Stream        bool                  `json:"stream,omitempty"`
+	Tools         []anthropicTool       `json:"tools,omitempty"`
+	ToolChoice    *anthropicToolChoice  `json:"tool_choice,omitempty"`
+	Metadata      *anthropicRequestMeta `json:"metadata,omitempty"`
+}
+
+type anthropicRequestMeta struct {
+	UserID string `json:"user_id"`
+}
+
+type anthropicMessage struct {
+	Role    string           `json:"role"`
+	Content []anthropicBlock `json:"content"`
+}
+
+type anthropicBlock struct {
+	Type      string                `json:"type"`
+	Text      string                `json:"text,omitempty"`
+	Source    *anthropicImageSource `json:"source,omitempty"`
+	ID        string                `json:"id,omitempty"`
+	Name      string                `json:"name,omitempty"`
+	Input     json.RawMessage       `json:"input,omitempty"`
+	ToolUseID string                `json:"tool_use_id,omitempty"`
+	Content   string                `json:"content,omitempty"`
+}
+
+type anthropicImageSource struct {
+	Type      string `json:"type"`
+	MediaType string `json:"media_type,omitempty"`
+	Data      string `json:"data,omitempty"`
+	URL       string `json:"url,omitempty"`
+}
+
+type anthropicTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+type anthropicToolChoice struct {
+	Type string `json:"type"`
+	Name string `json:"name,omitempty"`
+}
+
+type anthropicResponse struct {
+	ID         string             `json:"id"`
+	Type       string             `json:"type"`
+	Role       string             `json:"role"`
+	Model      string             `json:"model"`
+	Content    []anthropicContent `json:"content"`
+	StopReason string             `json:"stop_reason"`
+	Usage      anthropicUsage     `json:"usage"`
+}
+
+type anthropicContent struct {
+	Type  string          `json:"type"`
+	Text  string          `json:"text"`
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+}
+
+type anthropicUsage struct {
+	InputTokens              int `json:"input_tokens"`
+	OutputTokens             int `json:"output_tokens"`
+	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
+}
+
+// normalize counts cache reads and cache writes into InputTokens, because Anthropic's input_tokens excludes
+// both while OpenAI's prompt_tokens (the shape the router reports) includes cached tokens.
+func (u anthropicUsage) normalize() Usage {
+	return Usage{
+		InputTokens:       u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens,
+		OutputTokens:      u.OutputTokens,
+		CachedInputTokens: u.CacheReadInputTokens,
+	}
+}
+
+// Do implements Adapter.
+func (a *AnthropicAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (*ChatResponse, Usage, error) {
+	areq, err := toAnthropic(ep, req)
+	if err != nil {
+		return nil, Usage{}, err
+	}
+	resp, err := a.send(ctx, hc, ep, areq)
+	if err != nil {
+		return nil, Usage{}, err
+	}
+	var ar anthropicResponse
+	if err := readJSON(ProviderAnthropic, resp, &ar); err != nil {
+		return nil, Usage{}, err
+	}
+	if ar.Type != "message" {
+		return nil, Usage{}, malformed(ProviderAnthropic, fmt.Sprintf("object type %q, want message", ar.Type))
+	}
+	usage := ar.Usage.normalize()
+	msg := ResponseMessage{Role: RoleAssistant}
+	var text strings.Builder
+	hasText := false
+	for _, c := range ar.Content {
+		switch c.Type {
+		case "text":
+			text.WriteString(c.Text)
+			hasText = true
+		case "tool_use":
+			msg.ToolCalls = append(msg.ToolCalls, ToolCall{
+				ID: c.ID, Type: "function",
+				Function: FunctionCall{Name: c.Name, Arguments: compactArgs(c.Input)},
+			})
+		}
+	}
+	if hasText || len(msg.ToolCalls) == 0 {
+		msg.Content = ptr(text.String())
+	}
+	return &ChatResponse{
+		ID: ar.ID, Object: ObjectChatCompletion, Created: nowUnix(), Model: ar.Model,
+		Choices: []Choice{{Index: 0, Message: msg, FinishReason: anthropicFinish(ar.StopReason)}},
+		Usage:   usage.OpenAI(),
+	}, usage, nil
+}
+
+// Stream implements Adapter.
+func (a *AnthropicAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (StreamReader, error) {
+	areq, err := toAnthropic(ep, req)
+	if err != nil {
+		return nil, err
+	}
+	areq.Stream = true
+	resp, err := a.send(ctx, hc, ep, areq)
+	if err != nil {
+		return nil, err
+	}
+	return &anthropicStream{body: resp.Body, sse: newSSEReader(resp.Body), created: nowUnix(), tools: map[int]int{}}, nil
+}
+
+func (a *AnthropicAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, areq *anthropicRequest) (*http.Response, error) {
+	url := baseURL(ep, ProviderAnthropic) + "/messages"
+	return send(ctx, hc, ProviderAnthropic, url, areq, ep.Key, func(h http.Header) {
+		h.Set("x-api-key", ep.Key.Reveal())
+		h.Set("anthropic-version", AnthropicVersion)
+	})
+}
+
+func anthropicFinish(reason string) string {
+	switch reason {
+	case "max_tokens", "model_context_window_exceeded":
+		return FinishLength
+	case "tool_use":
+		return FinishToolCalls
+	case "refusal":
+		return FinishContentFilter
+	}
+	return FinishStop // end_turn, stop_sequence, pause_turn
+}
+
+// compactArgs re-encodes a tool input object as the compact JSON string OpenAI uses for arguments.
+func compactArgs(raw json.RawMessage) string {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "{}"
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// jsonModeInstruction is the system instruction that stands in for response_format on providers without a
+// native JSON mode.
+func jsonModeInstruction(rf *ResponseFormat) string {
+	if rf == nil || (rf.Type != FormatJSONObject && rf.Type != FormatJSONSchema) {
+		return ""
+	}
+	s := "Respond with a single valid JSON object and nothing else: no Markdown code fences, no text before or after it."
+	if rf.Type == FormatJSONSchema && rf.JSONSchema != nil && len(rf.JSONSchema.Schema) > 0 {
+		s += " The JSON object must conform to this JSON Schema:\n" + string(rf.JSONSchema.Schema)
+	}
+	return s
+}
+
+func toAnthropic(ep Endpoint, req *ChatRequest) (*anthropicRequest, error) {
+	out := &anthropicRequest{Model: req.Model, StopSequences: req.Stop, TopP: req.TopP}
+	if ep.Model != "" {
+		out.Model = ep.Model
+	}
+	out.MaxTokens = capTokens(req.EffectiveMaxTokens(), ep.MaxTokens)
+	if out.MaxTokens <= 0 {
+		out.MaxTokens = DefaultAnthropicMaxTokens
+	}
+	if req.Temperature != nil {
+		out.Temperature = ptr(min(max(*req.Temperature, 0), 1))
+	}
+	if req.User != "" {
+		out.Metadata = &anthropicRequestMeta{UserID: req.User}
+	}
+	var system []string
+	for i, m := range req.Messages {
+		var role string
+		var blocks []anthropicBlock
+		switch m.Role {
+		case RoleSystem, RoleDeveloper:
+			if t := m.Content.PlainText(); t != "" {
+				system = append(system, t)
+			}
+			continue
+		case RoleUser:
+			role = "user"
+			bs, err := anthropicContentBlocks(m.Content)
+			if err != nil {
+				return nil, fmt.Errorf("anthropic: message %d: %w", i, err)
+			}
+			blocks = bs
+		case RoleAssistant:
+			role = "assistant"
+			if t := m.Content.PlainText(); t != "" {
+				blocks = append(blocks, anthropicBlock{Type: "text", Text: t})
+			}
+			for _, tc := range m.ToolCalls {
+				blocks = append(blocks, anthropicBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name,
+					Input: toolInput(tc.Function.Arguments)})
+			}
+		case RoleTool:
+			role = "user"
+			blocks = []anthropicBlock{{Type: "tool_result", ToolUseID: m.ToolCallID, Content: m.Content.PlainText()}}
+		default:
+			return nil, fmt.Errorf("anthropic: message %d: %w: role %q", i, ErrUnsupportedRequest, m.Role)
+		}
+		if len(blocks) == 0 {
+			continue // Anthropic rejects empty content
+		}
+		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
+			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
+			continue
+		}
+		out.Messages = append(out.Messages, anthropicMessage{Role: role, Content: blocks})
+	}
+	if s := jsonModeInstruction(req.ResponseFormat); s != "" {
+		system = append(system, s)
+	}
+	out.System = strings.Join(system, "\n\n")
+	for _, t := range req.Tools {
+		if t.Type != "" && t.Type != "function" {
+			return nil, fmt.Errorf("anthropic: %w: tool type %q", ErrUnsupportedRequest, t.Type)
+		}
+		schema := t.Function.Parameters
+		if len(bytes.TrimSpace(schema)) == 0 || bytes.Equal(bytes.TrimSpace(schema), []byte("null")) {
+			schema = json.RawMessage(`{"type":"object","properties":{}}`) // input_schema is required
+		}
+		out.Tools = append(out.Tools, anthropicTool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
+	}
+	if tc := req.ToolChoice; tc != nil && len(out.Tools) > 0 {
+		switch tc.Mode {
+		case ToolChoiceAuto:
+			out.ToolChoice = &anthropicToolChoice{Type: "auto"}
+		case ToolChoiceNone:
+			out.ToolChoice = &anthropicToolChoice{Type: "none"}
+		case ToolChoiceRequired:
+			out.ToolChoice = &anthropicToolChoice{Type: "any"}
+		case ToolChoiceFunction:
+			out.ToolChoice = &anthropicToolChoice{Type: "tool", Name: tc.Function}
+		}
+	}
+	return out, nil
+}
+
+// toolInput turns OpenAI's arguments string into the object Anthropic wants; anything that is not a JSON object
+// (an empty string from a model that called without arguments) becomes {}.
+func toolInput(args string) json.RawMessage {
+	raw := json.RawMessage(strings.TrimSpace(args))
+	if len(raw) > 0 && raw[0] == '{' && json.Valid(raw) {
+		return raw
+	}
+	return json.RawMessage("{}")
+}
+
+func anthropicContentBlocks(c *Content) ([]anthropicBlock, error) {
+	if c == nil {
+		return nil, nil
+	}
+	if c.Parts == nil {
+		if c.Text == "" {
+			return nil, nil
+		}
+		return []anthropicBlock{{Type: "text", Text: c.Text}}, nil
+	}
+	var blocks []anthropicBlock
+	for _, p := range c.Parts {
+		switch p.Type {
+		case PartText:
+			if p.Text != "" {
+				blocks = append(blocks, anthropicBlock{Type: "text", Text: p.Text})
+			}
+		case PartImageURL:
+			if p.ImageURL == nil {
+				return nil, fmt.Errorf("%w: image_url part without url", ErrUnsupportedRequest)
+			}
+			src, err := anthropicImage(p.ImageURL.URL)
+			if err != nil {
+				return nil, err
+			}
+			blocks = append(blocks, anthropicBlock{Type: "image", Source: src})
+		default:
+			return nil, fmt.Errorf("%w: content part type %q", ErrUnsupportedRequest, p.Type)
+		}
+	}
+	return blocks, nil
+}
+
+func anthropicImage(u string) (*anthropicImageSource, error) {
+	if strings.HasPrefix(u, "data:") {
+		mediaType, data, err := parseDataURL(u)
+		if err != nil {
+			return nil, err
+		}
+		return &anthropicImageSource{Type: "base64", MediaType: mediaType, Data: data}, nil
+	}
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return &anthropicImageSource{Type: "url", URL: u}, nil
+	}
+	return nil, fmt.Errorf("%w: image URL scheme (want data:, http: or https:)", ErrUnsupportedRequest)
+}
+
+// parseDataURL splits data:<media type>;base64,<data>. Only base64 data URLs are accepted: both Anthropic and
+// Gemini take base64 payloads.
+func parseDataURL(u string) (mediaType, data string, err error) {
+	meta, payload, ok := strings.Cut(strings.TrimPrefix(u, "data:"), ",")
+	if !ok || !strings.HasSuffix(meta, ";base64") {
+		return "", "", fmt.Errorf("%w: image data URL must be base64-encoded", ErrUnsupportedRequest)
+	}
+	mediaType = strings.TrimSuffix(meta, ";base64")
+	if mediaType == "" {
+		return "", "", fmt.Errorf("%w: image data URL without media type", ErrUnsupportedRequest)
+	}
+	return mediaType, payload, nil
+}
+
+// anthropicStream translates Anthropic's SSE event sequence into OpenAI chunks.
+type anthropicStream struct {
+	body    io.ReadCloser
+	sse     *sseReader
+	id      string
+	model   string
+	created int64
+	usage   anthropicUsage
+	// tools maps Anthropic content block indexes (which count text blocks too) to OpenAI tool_call indexes
+	// (which count only tool calls).
+	tools   map[int]int
+	stopped bool // message_stop seen and the usage chunk returned
+}
+
+type anthropicEvent struct {
+	Type         string             `json:"type"`
+	Message      *anthropicResponse `json:"message"`
+	Index        int                `json:"index"`
+	ContentBlock *anthropicContent  `json:"content_block"`
+	Delta        *struct {
+		Type        string `json:"type"`
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		StopReason  string `json:"stop_reason"`
+	} `json:"delta"`
+	Usage *anthropicUsage `json:"usage"`
+	Error *struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func (s *anthropicStream) chunk(d Delta, finish *string) *StreamChunk {
+	return &StreamChunk{ID: s.id, Object: ObjectChatCompletionChunk, Created: s.created, Model: s.model,
+		Choices: []ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}}
+}
+
+func (s *anthropicStream) Next() (*StreamChunk, error) {
+	if s.stopped {
+		return nil, io.EOF
+	}
+	for {
+		ev, err := s.sse.next()
+		if err != nil {
+			return nil, interrupted(ProviderAnthropic, err)
+		}
+		if len(bytes.TrimSpace(ev.Data)) == 0 {
+			continue
+		}
+		var e anthropicEvent
+		if err := json.Unmarshal(ev.Data, &e); err != nil {
+			return nil, malformedErr(ProviderAnthropic, err)
+		}
+		switch e.Type {
+		case "message_start":
+			if e.Message != nil {
+				s.id, s.model = e.Message.ID, e.Message.Model
+				s.mergeUsage(e.Message.Usage)
+			}
+			return s.chunk(Delta{Role: RoleAssistant, Content: ptr("")}, nil), nil
+		case "content_block_start":
+			cb := e.ContentBlock
+			if cb == nil {
+				continue
+			}
+			switch cb.Type {
+			case "tool_use":
+				idx := len(s.tools)
+				s.tools[e.Index] = idx
+				return s.chunk(Delta{ToolCalls: []ToolCall{{Index: ptr(idx), ID: cb.ID, Type: "function",
+					Function: FunctionCall{Name: cb.Name, Arguments: ""}}}}, nil), nil
+			case "text":
+				if cb.Text != "" {
+					return s.chunk(Delta{Content: ptr(cb.Text)}, nil), nil
+				}
+			}
+		case "content_block_delta":
+			if e.Delta == nil {
+				continue
+			}
+			switch e.Delta.Type {
+			case "text_delta":
+				return s.chunk(Delta{Content: ptr(e.Delta.Text)}, nil), nil
+			case "input_json_delta":
+				idx, ok := s.tools[e.Index]
+				if !ok || e.Delta.PartialJSON == "" {
+					continue
+				}
+				return s.chunk(Delta{ToolCalls: []ToolCall{{Index: ptr(idx),
+					Function: FunctionCall{Arguments: e.Delta.PartialJSON}}}}, nil), nil
+			}
+			// thinking_delta, signature_delta, citations_delta: nothing in the OpenAI shape carries them.
+		case "message_delta":
+			if e.Usage != nil {
+				s.mergeUsage(*e.Usage)
+			}
+			if e.Delta != nil && e.Delta.StopReason != "" {
+				return s.chunk(Delta{}, ptr(anthropicFinish(e.Delta.StopReason))), nil
+			}
+		case "message_stop":
+			s.stopped = true
+			return &StreamChunk{ID: s.id, Object: ObjectChatCompletionChunk, Created: s.created, Model: s.model,
+				Choices: []ChunkChoice{}, Usage: s.usage.normalize().OpenAI()}, nil
+		case "error":
+			if e.Error == nil {
+				return nil, errStreamEvent(ProviderAnthropic, "error", "")
+			}
+			return nil, errStreamEvent(ProviderAnthropic, e.Error.Type, e.Error.Message)
+		}
+		// ping, content_block_stop and unknown future events carry nothing to forward.
+	}
+}
+
+// mergeUsage takes every non-zero field: message_start carries the input side, message_delta the cumulative
+// output (and, on newer API versions, cumulative input figures too).
+func (s *anthropicStream) mergeUsage(u anthropicUsage) {
+	if u.InputTokens > 0 {
+		s.usage.InputTokens = u.InputTokens
+	}
+	if u.OutputTokens > 0 {
+		s.usage.OutputTokens = u.OutputTokens
+	}
+	if u.CacheReadInputTokens > 0 {
+		s.usage.CacheReadInputTokens = u.CacheReadInputTokens
+	}
+	if u.CacheCreationInputTokens > 0 {
+		s.usage.CacheCreationInputTokens = u.CacheCreationInputTokens
+	}
+}
+
+func (s *anthropicStream) Usage() Usage { return s.usage.normalize() }
+
+func (s *anthropicStream) Close() error { return s.body.Close() }
+
+var (
+	_ Adapter      = (*AnthropicAdapter)(nil)
+	_ StreamReader = (*anthropicStream)(nil)
+)

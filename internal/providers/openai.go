@@ -1,0 +1,151 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+)
+
+// OpenAIAdapter speaks the OpenAI chat-completions format, used by OpenAI and by compatible providers (groq,
+// mistral, deepseek, xai, any openaiCompatible endpoint). The client's request passes through with every field
+// it sent; only the model, the token limit, and the stream options are rewritten.
+type OpenAIAdapter struct {
+	// Provider is the configured provider name; it picks the default base URL and the token-limit field.
+	Provider string
+}
+
+// Do implements Adapter.
+func (a *OpenAIAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (*ChatResponse, Usage, error) {
+	out := a.prepare(ep, req)
+	out.Stream = false
+	out.StreamOptions = nil // OpenAI rejects stream_options on a non-streaming request
+	resp, err := a.send(ctx, hc, ep, out)
+	if err != nil {
+		return nil, Usage{}, err
+	}
+	var cr ChatResponse
+	if err := readJSON(a.name(), resp, &cr); err != nil {
+		return nil, Usage{}, err
+	}
+	if cr.Choices == nil {
+		// A 200 without choices (an HTML error page that happens to be JSON, a proxy's {}) is not an answer.
+		return nil, Usage{}, malformed(a.name(), "no choices")
+	}
+	return &cr, cr.Usage.Normalize(), nil
+}
+
+// Stream implements Adapter. It always asks upstream for include_usage, because the router needs the usage to
+// compute cost even when the client did not ask for it.
+func (a *OpenAIAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (StreamReader, error) {
+	out := a.prepare(ep, req)
+	out.Stream = true
+	out.StreamOptions = &StreamOptions{IncludeUsage: true}
+	resp, err := a.send(ctx, hc, ep, out)
+	if err != nil {
+		return nil, err
+	}
+	return &openAIStream{provider: a.name(), body: resp.Body, sse: newSSEReader(resp.Body)}, nil
+}
+
+func (a *OpenAIAdapter) name() string {
+	if a.Provider == "" {
+		return ProviderOpenAI
+	}
+	return a.Provider
+}
+
+// prepare returns a shallow copy of req with the target's model and the endpoint's token cap; the caller's
+// request is left untouched.
+func (a *OpenAIAdapter) prepare(ep Endpoint, req *ChatRequest) *ChatRequest {
+	out := *req
+	if ep.Model != "" {
+		out.Model = ep.Model
+	}
+	if ep.MaxTokens > 0 {
+		switch {
+		case req.MaxCompletionTokens != nil:
+			out.MaxCompletionTokens = ptr(capTokens(*req.MaxCompletionTokens, ep.MaxTokens))
+		case req.MaxTokens != nil:
+			out.MaxTokens = ptr(capTokens(*req.MaxTokens, ep.MaxTokens))
+		case a.name() == ProviderOpenAI:
+			// OpenAI's reasoning models reject max_tokens; max_completion_tokens works for every OpenAI model.
+			out.MaxCompletionTokens = ptr(ep.MaxTokens)
+		default:
+			// Compatible providers all accept max_tokens; not all know max_completion_tokens.
+			out.MaxTokens = ptr(ep.MaxTokens)
+		}
+	}
+	return &out
+}
+
+func (a *OpenAIAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (*http.Response, error) {
+	url := baseURL(ep, a.name()) + "/chat/completions"
+	return send(ctx, hc, a.name(), url, req, ep.Key, func(h http.Header) {
+		h.Set("Authorization", "Bearer "+ep.Key.Reveal())
+	})
+}
+
+// openAIStream passes OpenAI chunks through, checking each parses and that [DONE] arrives.
+type openAIStream struct {
+	provider string
+	body     io.ReadCloser
+	sse      *sseReader
+	usage    Usage
+	done     bool
+}
+
+var doneMarker = []byte("[DONE]")
+
+func (s *openAIStream) Next() (*StreamChunk, error) {
+	if s.done {
+		return nil, io.EOF
+	}
+	for {
+		ev, err := s.sse.next()
+		if err != nil {
+			return nil, interrupted(s.provider, err)
+		}
+		data := bytes.TrimSpace(ev.Data)
+		if len(data) == 0 {
+			continue
+		}
+		if bytes.Equal(data, doneMarker) {
+			s.done = true
+			return nil, io.EOF
+		}
+		var chunk struct {
+			StreamChunk
+			Error *struct {
+				Message string `json:"message"`
+				Type    string `json:"type"`
+				Code    any    `json:"code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(data, &chunk); err != nil {
+			return nil, malformedErr(s.provider, err)
+		}
+		if chunk.Error != nil {
+			return nil, errStreamEvent(s.provider, chunk.Error.Type, chunk.Error.Message)
+		}
+		c := chunk.StreamChunk
+		if c.Choices == nil {
+			c.Choices = []ChunkChoice{}
+		}
+		if c.Usage != nil {
+			s.usage = c.Usage.Normalize()
+		}
+		return &c, nil
+	}
+}
+
+func (s *openAIStream) Usage() Usage { return s.usage }
+
+func (s *openAIStream) Close() error { return s.body.Close() }
+
+// compile-time checks
+var (
+	_ Adapter      = (*OpenAIAdapter)(nil)
+	_ StreamReader = (*openAIStream)(nil)
+)

@@ -1,0 +1,511 @@
+package providers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// Message roles of the OpenAI chat-completions format.
+const (
+	RoleSystem    = "system"
+	RoleDeveloper = "developer"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+)
+
+// OpenAI finish reasons, the vocabulary every adapter maps its provider's stop reasons onto.
+const (
+	FinishStop          = "stop"
+	FinishLength        = "length"
+	FinishToolCalls     = "tool_calls"
+	FinishContentFilter = "content_filter"
+)
+
+// ChatRequest is an OpenAI chat-completions request. Known fields are typed so adapters can translate them;
+// every other top-level field the client sent is kept verbatim in Extra and written back by MarshalJSON, so an
+// OpenAI-compatible target receives everything (n, seed, logprobs, parallel_tool_calls, ...).
+type ChatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []Message       `json:"messages"`
+	Tools               []Tool          `json:"tools,omitempty"`
+	ToolChoice          *ToolChoice     `json:"tool_choice,omitempty"`
+	ResponseFormat      *ResponseFormat `json:"response_format,omitempty"`
+	MaxTokens           *int            `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`
+	Temperature         *float64        `json:"temperature,omitempty"`
+	TopP                *float64        `json:"top_p,omitempty"`
+	Stop                StopList        `json:"stop,omitempty"`
+	Stream              bool            `json:"stream,omitempty"`
+	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
+	User                string          `json:"user,omitempty"`
+
+	// Extra holds the fields this struct does not model, as the client sent them.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// chatRequestFields are the JSON names ChatRequest models; everything else goes to Extra.
+var chatRequestFields = []string{"model", "messages", "tools", "tool_choice", "response_format", "max_tokens",
+	"max_completion_tokens", "temperature", "top_p", "stop", "stream", "stream_options", "user"}
+
+// UnmarshalJSON decodes the typed fields and keeps the rest in Extra.
+func (r *ChatRequest) UnmarshalJSON(data []byte) error {
+	type plain ChatRequest
+	var p plain
+	extra, err := decodeWithExtra(data, &p, chatRequestFields)
+	if err != nil {
+		return fmt.Errorf("decode chat request: %w", err)
+	}
+	*r = ChatRequest(p)
+	r.Extra = extra
+	return nil
+}
+
+// MarshalJSON encodes the typed fields followed by Extra.
+func (r ChatRequest) MarshalJSON() ([]byte, error) {
+	type plain ChatRequest
+	return encodeWithExtra(plain(r), r.Extra, chatRequestFields)
+}
+
+// EffectiveMaxTokens returns the request's output-token limit: max_completion_tokens, else max_tokens, else 0.
+func (r *ChatRequest) EffectiveMaxTokens() int {
+	switch {
+	case r.MaxCompletionTokens != nil:
+		return *r.MaxCompletionTokens
+	case r.MaxTokens != nil:
+		return *r.MaxTokens
+	}
+	return 0
+}
+
+// Message is one chat message. Content is nil when the client sent null or omitted it (an assistant turn that
+// only calls tools).
+type Message struct {
+	Role       string     `json:"role"`
+	Content    *Content   `json:"content,omitempty"`
+	Name       string     `json:"name,omitempty"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+
+	// Extra holds message fields this struct does not model (refusal, audio, ...).
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+var messageFields = []string{"role", "content", "name", "tool_calls", "tool_call_id"}
+
+// UnmarshalJSON decodes the typed fields and keeps the rest in Extra.
+func (m *Message) UnmarshalJSON(data []byte) error {
+	type plain Message
+	var p plain
+	extra, err := decodeWithExtra(data, &p, messageFields)
+	if err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	*m = Message(p)
+	m.Extra = extra
+	return nil
+}
+
+// MarshalJSON encodes the typed fields followed by Extra.
+func (m Message) MarshalJSON() ([]byte, error) {
+	type plain Message
+	return encodeWithExtra(plain(m), m.Extra, messageFields)
+}
+
+// Content is a message's content: either a plain string (Parts == nil) or an array of parts.
+type Content struct {
+	Text  string
+	Parts []ContentPart
+}
+
+// TextContent returns string content.
+func TextContent(s string) *Content { return &Content{Text: s} }
+
+// UnmarshalJSON accepts a JSON string or an array of parts.
+func (c *Content) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '[' {
+		c.Text = ""
+		c.Parts = []ContentPart{}
+		if err := json.Unmarshal(data, &c.Parts); err != nil {
+			return fmt.Errorf("decode content parts: %w", err)
+		}
+		return nil
+	}
+	c.Parts = nil
+	if err := json.Unmarshal(data, &c.Text); err != nil {
+		return fmt.Errorf("decode content: want a string or an array of parts: %w", err)
+	}
+	return nil
+}
+
+// MarshalJSON writes the form the client used.
+func (c Content) MarshalJSON() ([]byte, error) {
+	if c.Parts != nil {
+		return json.Marshal(c.Parts)
+	}
+	return json.Marshal(c.Text)
+}
+
+// PlainText concatenates the text of the content (the string, or every text part), ignoring images.
+func (c *Content) PlainText() string {
+	if c == nil {
+		return ""
+	}
+	if c.Parts == nil {
+		return c.Text
+	}
+	var b bytes.Buffer
+	for _, p := range c.Parts {
+		if p.Type == PartText {
+			b.WriteString(p.Text)
+		}
+	}
+	return b.String()
+}
+
+// Content part types.
+const (
+	PartText     = "text"
+	PartImageURL = "image_url"
+)
+
+// ContentPart is one element of array content.
+type ContentPart struct {
+	Type     string    `json:"type"`
+	Text     string    `json:"text,omitempty"`
+	ImageURL *ImageURL `json:"image_url,omitempty"`
+
+	// Extra holds fields of part types this struct does not model (input_audio, file, ...).
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+var contentPartFields = []string{"type", "text", "image_url"}
+
+// UnmarshalJSON decodes the typed fields and keeps the rest in Extra.
+func (p *ContentPart) UnmarshalJSON(data []byte) error {
+	type plain ContentPart
+	var q plain
+	extra, err := decodeWithExtra(data, &q, contentPartFields)
+	if err != nil {
+		return fmt.Errorf("decode content part: %w", err)
+	}
+	*p = ContentPart(q)
+	p.Extra = extra
+	return nil
+}
+
+// MarshalJSON encodes the typed fields followed by Extra.
+func (p ContentPart) MarshalJSON() ([]byte, error) {
+	type plain ContentPart
+	return encodeWithExtra(plain(p), p.Extra, contentPartFields)
+}
+
+// ImageURL references an image by http(s) URL or data: URL.
+type ImageURL struct {
+	URL    string `json:"url"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// ToolCall is a function call made by the assistant. Index is set only in stream chunks, where it tells which
+// call a fragment of arguments belongs to.
+type ToolCall struct {
+	Index    *int         `json:"index,omitempty"`
+	ID       string       `json:"id,omitempty"`
+	Type     string       `json:"type,omitempty"`
+	Function FunctionCall `json:"function"`
+}
+
+// FunctionCall names the function and carries its arguments as a JSON-encoded string, as OpenAI does.
+type FunctionCall struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
+}
+
+// Tool is a tool the model may call. Only function tools are translated to other providers.
+type Tool struct {
+	Type     string      `json:"type"`
+	Function FunctionDef `json:"function"`
+}
+
+// FunctionDef declares a function tool; Parameters is a JSON Schema kept verbatim.
+type FunctionDef struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"`
+	Strict      *bool           `json:"strict,omitempty"`
+}
+
+// Tool choice modes.
+const (
+	ToolChoiceAuto     = "auto"
+	ToolChoiceNone     = "none"
+	ToolChoiceRequired = "required"
+	// ToolChoiceFunction forces the function named in ToolChoice.Function.
+	ToolChoiceFunction = "function"
+)
+
+// ToolChoice is "auto", "none", "required", or {"type":"function","function":{"name":...}}.
+type ToolChoice struct {
+	Mode     string
+	Function string
+}
+
+// UnmarshalJSON accepts both the string and the object form.
+func (t *ToolChoice) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '"' {
+		*t = ToolChoice{}
+		if err := json.Unmarshal(data, &t.Mode); err != nil {
+			return fmt.Errorf("decode tool_choice: %w", err)
+		}
+		return nil
+	}
+	var obj struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return fmt.Errorf("decode tool_choice: %w", err)
+	}
+	*t = ToolChoice{Mode: ToolChoiceFunction, Function: obj.Function.Name}
+	return nil
+}
+
+// MarshalJSON writes the string form, or the object form for a specific function.
+func (t ToolChoice) MarshalJSON() ([]byte, error) {
+	if t.Mode == ToolChoiceFunction {
+		return json.Marshal(map[string]any{"type": "function", "function": map[string]string{"name": t.Function}})
+	}
+	return json.Marshal(t.Mode)
+}
+
+// Response format types.
+const (
+	FormatText       = "text"
+	FormatJSONObject = "json_object"
+	FormatJSONSchema = "json_schema"
+)
+
+// ResponseFormat asks for JSON output, optionally conforming to a schema.
+type ResponseFormat struct {
+	Type       string      `json:"type"`
+	JSONSchema *JSONSchema `json:"json_schema,omitempty"`
+}
+
+// JSONSchema is the json_schema response format's payload; Schema is kept verbatim.
+type JSONSchema struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Schema      json.RawMessage `json:"schema,omitempty"`
+	Strict      *bool           `json:"strict,omitempty"`
+}
+
+// StopList is the stop parameter, which OpenAI accepts as a string or an array of strings.
+type StopList []string
+
+// UnmarshalJSON accepts a string, an array of strings, or null.
+func (s *StopList) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	switch {
+	case bytes.Equal(data, []byte("null")):
+		*s = nil
+		return nil
+	case len(data) > 0 && data[0] == '"':
+		var one string
+		if err := json.Unmarshal(data, &one); err != nil {
+			return fmt.Errorf("decode stop: %w", err)
+		}
+		*s = StopList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(data, &many); err != nil {
+		return fmt.Errorf("decode stop: %w", err)
+	}
+	*s = many
+	return nil
+}
+
+// StreamOptions are the options of a streaming request.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// Usage is the normalized token usage every adapter reports for cost accounting. InputTokens is the total
+// prompt size including CachedInputTokens; OutputTokens includes ReasoningTokens. Both match how the providers
+// bill: cached input and reasoning are discounted or itemized subsets of those totals.
+type Usage struct {
+	InputTokens       int `json:"input_tokens"`
+	OutputTokens      int `json:"output_tokens"`
+	CachedInputTokens int `json:"cached_input_tokens,omitempty"`
+	ReasoningTokens   int `json:"reasoning_tokens,omitempty"`
+}
+
+// OpenAI returns the usage in the OpenAI response shape.
+func (u Usage) OpenAI() *ResponseUsage {
+	ru := &ResponseUsage{
+		PromptTokens:     u.InputTokens,
+		CompletionTokens: u.OutputTokens,
+		TotalTokens:      u.InputTokens + u.OutputTokens,
+	}
+	if u.CachedInputTokens > 0 {
+		ru.PromptTokensDetails = &PromptTokensDetails{CachedTokens: u.CachedInputTokens}
+	}
+	if u.ReasoningTokens > 0 {
+		ru.CompletionTokensDetails = &CompletionTokensDetails{ReasoningTokens: u.ReasoningTokens}
+	}
+	return ru
+}
+
+// ChatResponse is an OpenAI chat.completion object.
+type ChatResponse struct {
+	ID                string         `json:"id"`
+	Object            string         `json:"object"`
+	Created           int64          `json:"created"`
+	Model             string         `json:"model"`
+	Choices           []Choice       `json:"choices"`
+	Usage             *ResponseUsage `json:"usage,omitempty"`
+	SystemFingerprint string         `json:"system_fingerprint,omitempty"`
+}
+
+// Choice is one completion choice.
+type Choice struct {
+	Index        int             `json:"index"`
+	Message      ResponseMessage `json:"message"`
+	FinishReason string          `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs,omitempty"`
+}
+
+// ResponseMessage is the assistant message of a choice. Content is nil (JSON null) when the model only called
+// tools.
+type ResponseMessage struct {
+	Role      string     `json:"role"`
+	Content   *string    `json:"content"`
+	Refusal   *string    `json:"refusal,omitempty"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+}
+
+// ResponseUsage is usage in the OpenAI shape.
+type ResponseUsage struct {
+	PromptTokens            int                      `json:"prompt_tokens"`
+	CompletionTokens        int                      `json:"completion_tokens"`
+	TotalTokens             int                      `json:"total_tokens"`
+	PromptTokensDetails     *PromptTokensDetails     `json:"prompt_tokens_details,omitempty"`
+	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
+}
+
+// Normalize converts OpenAI usage, whose prompt_tokens already include cached tokens and whose
+// completion_tokens already include reasoning tokens, into Usage.
+func (u *ResponseUsage) Normalize() Usage {
+	if u == nil {
+		return Usage{}
+	}
+	n := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
+	if u.PromptTokensDetails != nil {
+		n.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+	}
+	if u.CompletionTokensDetails != nil {
+		n.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
+	}
+	return n
+}
+
+// PromptTokensDetails itemizes prompt tokens.
+type PromptTokensDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+// CompletionTokensDetails itemizes completion tokens.
+type CompletionTokensDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
+}
+
+// StreamChunk is an OpenAI chat.completion.chunk. The final usage chunk has an empty (not null) Choices array
+// and a Usage, as OpenAI sends with stream_options.include_usage.
+type StreamChunk struct {
+	ID                string         `json:"id"`
+	Object            string         `json:"object"`
+	Created           int64          `json:"created"`
+	Model             string         `json:"model"`
+	Choices           []ChunkChoice  `json:"choices"`
+	Usage             *ResponseUsage `json:"usage,omitempty"`
+	SystemFingerprint string         `json:"system_fingerprint,omitempty"`
+}
+
+// ChunkChoice is one choice's delta in a stream chunk. FinishReason is null until the last delta.
+type ChunkChoice struct {
+	Index        int     `json:"index"`
+	Delta        Delta   `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+// Delta is the incremental part of a streamed assistant message.
+type Delta struct {
+	Role      string     `json:"role,omitempty"`
+	Content   *string    `json:"content,omitempty"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+}
+
+// Object names used in OpenAI responses.
+const (
+	ObjectChatCompletion      = "chat.completion"
+	ObjectChatCompletionChunk = "chat.completion.chunk"
+)
+
+// decodeWithExtra unmarshals data into v and returns the top-level fields whose names are not in known. The
+// second decode into a map of raw messages is the price of losing nothing the client sent.
+func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMessage, error) {
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, err
+	}
+	for _, k := range known {
+		delete(all, k)
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return all, nil
+}
+
+// encodeWithExtra marshals v (a struct, so a JSON object) and appends the extra fields in sorted order, so the
+// output is deterministic. Extra keys that collide with typed fields are dropped: the typed value wins.
+func encodeWithExtra(v any, extra map[string]json.RawMessage, known []string) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if !slices.Contains(known, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	buf := bytes.NewBuffer(b[:len(b)-1]) // reopen the object: drop its closing brace
+	for _, k := range keys {
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, fmt.Errorf("encode field name %q: %w", k, err)
+		}
+		buf.Write(kb)
+		buf.WriteByte(':')
+		// Compact validates too: a hand-built Extra with broken JSON must fail here, not upstream.
+		if err := json.Compact(buf, extra[k]); err != nil {
+			return nil, fmt.Errorf("encode field %q: %w", k, err)
+		}
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
