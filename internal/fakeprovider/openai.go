@@ -1,0 +1,310 @@
+package fakeprovider
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// openAIProto speaks POST {prefix}/chat/completions with Authorization: Bearer.
+type openAIProto struct{ s *Server }
+
+func (p *openAIProto) route(r *http.Request) (string, string, bool, bool) {
+	return r.URL.Path, "", false, r.URL.Path == p.s.prefix+"/chat/completions"
+}
+
+func (p *openAIProto) key(r *http.Request) (string, bool) {
+	k, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return k, ok && k != ""
+}
+
+type openAIRequest struct {
+	Model    string `json:"model"`
+	Messages []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	} `json:"messages"`
+	Tools []struct {
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	} `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+// textOf returns the text of a content that is a JSON string or an array of parts (or blocks) with "text".
+func textOf(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] == 'n' {
+		return "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	}
+	var parts []struct {
+		Type    string          `json:"type"`
+		Text    string          `json:"text"`
+		Content json.RawMessage `json:"content"` // Anthropic tool_result
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, part := range parts {
+		if part.Text != "" {
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(part.Text)
+		}
+		if len(part.Content) > 0 {
+			t, err := textOf(part.Content)
+			if err != nil {
+				return "", err
+			}
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(t)
+		}
+	}
+	return b.String(), nil
+}
+
+func (p *openAIProto) parse(body []byte) (*call, error) {
+	var req openAIRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("could not parse the JSON body of your request: %w", err)
+	}
+	if req.Model == "" {
+		return nil, fmt.Errorf("you must provide a model parameter")
+	}
+	if len(req.Messages) == 0 {
+		return nil, fmt.Errorf("[] is too short - 'messages'")
+	}
+	c := &call{model: req.Model, messages: len(req.Messages), stream: req.Stream}
+	c.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	switch {
+	case req.MaxCompletionTokens != nil:
+		c.maxTokens = *req.MaxCompletionTokens
+	case req.MaxTokens != nil:
+		c.maxTokens = *req.MaxTokens
+	}
+	for i, m := range req.Messages {
+		t, err := textOf(m.Content)
+		if err != nil {
+			return nil, fmt.Errorf("invalid content in messages[%d]: %w", i, err)
+		}
+		c.count(t)
+		if m.Role == "user" {
+			c.lastText = t
+		}
+		c.lastIsTool = m.Role == "tool"
+	}
+	for _, t := range req.Tools {
+		c.tools = append(c.tools, t.Function.Name)
+	}
+	if tc := bytes.TrimSpace(req.ToolChoice); len(tc) > 0 {
+		if tc[0] == '"' {
+			c.forceAny = string(tc) == `"required"`
+			if string(tc) == `"none"` {
+				c.tools = nil
+			}
+		} else {
+			var obj struct {
+				Function struct {
+					Name string `json:"name"`
+				} `json:"function"`
+			}
+			if err := json.Unmarshal(tc, &obj); err != nil {
+				return nil, fmt.Errorf("invalid tool_choice: %w", err)
+			}
+			c.forceTool = obj.Function.Name
+		}
+	}
+	return c, nil
+}
+
+func openAIFinish(f int) string {
+	switch f {
+	case finishLength:
+		return "length"
+	case finishTool:
+		return "tool_calls"
+	case finishFilter:
+		return "content_filter"
+	}
+	return "stop"
+}
+
+func (p *openAIProto) appendHead(b []byte, c *call, res *result, object string) []byte {
+	b = append(b, `{"id":"chatcmpl-fake-`...)
+	b = strconv.AppendInt(b, res.id, 10)
+	b = append(b, `","object":"`...)
+	b = append(b, object...)
+	b = append(b, `","created":`...)
+	b = strconv.AppendInt(b, time.Now().Unix(), 10)
+	b = append(b, `,"model":`...)
+	b = appendString(b, c.model)
+	return append(b, `,"system_fingerprint":"fp_fake"`...)
+}
+
+func (p *openAIProto) appendUsage(b []byte, res *result) []byte {
+	b = append(b, `{"prompt_tokens":`...)
+	b = appendInt(b, res.input)
+	b = append(b, `,"completion_tokens":`...)
+	b = appendInt(b, res.output)
+	b = append(b, `,"total_tokens":`...)
+	b = appendInt(b, res.input+res.output)
+	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
+	b = appendInt(b, res.cached)
+	b = append(b, `},"completion_tokens_details":{"reasoning_tokens":`...)
+	b = appendInt(b, res.reasoning)
+	return append(b, `}}`...)
+}
+
+func (p *openAIProto) appendToolCall(b []byte, res *result, args string, withIndex bool) []byte {
+	b = append(b, `[{`...)
+	if withIndex {
+		b = append(b, `"index":0,`...)
+	}
+	b = append(b, `"id":"call_fake_`...)
+	b = strconv.AppendInt(b, res.id, 10)
+	b = append(b, `","type":"function","function":{"name":`...)
+	b = appendString(b, res.tool)
+	b = append(b, `,"arguments":`...)
+	b = appendString(b, args)
+	return append(b, `}}]`...)
+}
+
+func (p *openAIProto) render(b []byte, c *call, res *result) []byte {
+	b = p.appendHead(b, c, res, "chat.completion")
+	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
+	if res.tool != "" {
+		b = append(b, `null,"tool_calls":`...)
+		b = p.appendToolCall(b, res, res.toolArgs, false)
+	} else {
+		b = appendString(b, res.text())
+	}
+	b = append(b, `,"refusal":null},"logprobs":null,"finish_reason":"`...)
+	b = append(b, openAIFinish(res.finish)...)
+	b = append(b, `"}],"usage":`...)
+	b = p.appendUsage(b, res)
+	return append(b, "}\n"...)
+}
+
+func (p *openAIProto) renderStream(c *call, res *result, emit func([]byte) bool) {
+	var b []byte
+	chunk := func(delta string, finish string) bool {
+		b = append(b[:0], "data: "...)
+		b = p.appendHead(b, c, res, "chat.completion.chunk")
+		b = append(b, `,"choices":[{"index":0,"delta":`...)
+		b = append(b, delta...)
+		b = append(b, `,"logprobs":null,"finish_reason":`...)
+		if finish == "" {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '"')
+			b = append(b, finish...)
+			b = append(b, '"')
+		}
+		b = append(b, `}]`...)
+		if c.includeUsage {
+			b = append(b, `,"usage":null`...)
+		}
+		b = append(b, "}\n\n"...)
+		return emit(b)
+	}
+	if !chunk(`{"role":"assistant","content":"","refusal":null}`, "") {
+		return
+	}
+	if res.tool != "" {
+		d := p.appendToolCall([]byte(`{"tool_calls":`), res, "", true)
+		if !chunk(string(d)+"}", "") {
+			return
+		}
+		d = append(d[:0], `{"tool_calls":[{"index":0,"function":{"arguments":`...)
+		d = appendString(d, res.toolArgs)
+		if !chunk(string(d)+"}}]}", "") {
+			return
+		}
+	}
+	for _, w := range res.words {
+		if !chunk(string(appendString([]byte(`{"content":`), w))+"}", "") {
+			return
+		}
+	}
+	if !chunk(`{}`, openAIFinish(res.finish)) {
+		return
+	}
+	if c.includeUsage {
+		b = append(b[:0], "data: "...)
+		b = p.appendHead(b, c, res, "chat.completion.chunk")
+		b = append(b, `,"choices":[],"usage":`...)
+		b = p.appendUsage(b, res)
+		b = append(b, "}\n\n"...)
+		if !emit(b) {
+			return
+		}
+	}
+	emit([]byte("data: [DONE]\n\n"))
+}
+
+// openAIError writes OpenAI's error envelope.
+func openAIError(w http.ResponseWriter, status int, message, typ string, param, code any) {
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": message, "type": typ, "param": param, "code": code}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (p *openAIProto) writeError(w http.ResponseWriter, kind errKind, detail string) {
+	switch kind {
+	case errAuth:
+		shown := "sk-fake***"
+		if detail != "" {
+			shown = detail
+		}
+		openAIError(w, http.StatusUnauthorized, "Incorrect API key provided: "+shown+
+			". You can find your API key at https://platform.openai.com/account/api-keys.",
+			"invalid_request_error", nil, "invalid_api_key")
+	case errNotFound:
+		openAIError(w, http.StatusNotFound, "Invalid URL (POST "+detail+")", "invalid_request_error", nil, nil)
+	case errModelNotFound:
+		openAIError(w, http.StatusNotFound, "The model `"+detail+"` does not exist or you do not have access to it.",
+			"invalid_request_error", nil, "model_not_found")
+	case errContextTooLong:
+		openAIError(w, http.StatusBadRequest, "This model's maximum context length is 128000 tokens. However, your "+
+			"messages resulted in 131072 tokens. Please reduce the length of the messages.",
+			"invalid_request_error", "messages", "context_length_exceeded")
+	default:
+		openAIError(w, http.StatusBadRequest, detail, "invalid_request_error", nil, nil)
+	}
+}
+
+func (p *openAIProto) writeStatus(w http.ResponseWriter, status int) {
+	switch {
+	case status == http.StatusTooManyRequests:
+		openAIError(w, status, "Rate limit reached for requests. Please try again later.", "requests", nil, "rate_limit_exceeded")
+	case status == http.StatusServiceUnavailable:
+		openAIError(w, status, "The engine is currently overloaded, please try again later.", "server_error", nil, nil)
+	case status >= 500:
+		openAIError(w, status, "The server had an error while processing your request. Sorry about that!", "server_error", nil, nil)
+	case status == http.StatusUnauthorized:
+		p.writeError(w, errAuth, "")
+	default:
+		openAIError(w, status, http.StatusText(status), "invalid_request_error", nil, nil)
+	}
+}
