@@ -161,6 +161,9 @@ type Breaker struct {
 	word atomic.Uint64
 	// raw is the Config as given, compared by Set.Get to notice a policy change without locking.
 	raw atomic.Pointer[Config]
+	// openUntil mirrors cooldownUntil (Unix ns) so that refusing during a cooldown, the common case in an
+	// outage, takes no lock either.
+	openUntil atomic.Int64
 	// curFP mirrors keyFP so that KeyChanged with the key already known, called on every request, takes no lock.
 	curFP atomic.Pointer[string]
 
@@ -213,8 +216,15 @@ func (b *Breaker) setConfigLocked(cfg Config) {
 // quarantined. When a cooldown has ended, exactly one caller gets a permit with Probe set, and every other
 // caller is refused until that probe reports or its ProbeTimeout passes.
 func (b *Breaker) Allow() (Permit, faults.Reason, bool) {
-	if w := b.word.Load(); kind(w&3) == closed {
+	switch w := b.word.Load(); kind(w & 3) {
+	case closed:
 		return Permit{gen: w >> 2}, "", true
+	case quarantined:
+		return Permit{}, faults.ReasonQuarantined, false
+	case open:
+		if b.now().UnixNano() < b.openUntil.Load() {
+			return Permit{}, faults.ReasonBreakerOpen, false
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -391,6 +401,7 @@ func (b *Breaker) open(at time.Time) {
 		until = b.retryFloor
 	}
 	b.cooldownUntil = until
+	b.openUntil.Store(until.UnixNano())
 	b.transition(open, at)
 }
 
