@@ -12,7 +12,9 @@ import (
 )
 
 // swapConfig is a ConfigSource whose snapshot is replaced atomically, like the router's.
-type swapConfig struct{ p atomic.Pointer[map[string]Secret] }
+type swapConfig struct {
+	p atomic.Pointer[map[string]Secret]
+}
 
 func (c *swapConfig) set(m map[string]Secret) { c.p.Store(&m) }
 func (c *swapConfig) Key(name string) (Secret, bool) {
