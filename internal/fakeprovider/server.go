@@ -117,7 +117,15 @@ type Server struct {
 	proto    protocol
 	mu       sync.Mutex
 	last     Recorded
+	inFlight atomic.Int64
+
+	// Test hooks (set through export_test.go): blocked runs when a request starts waiting on Latency or Hang,
+	// finished when a handler returns, so tests observe both without sleeping.
+	// Atomic because the race detector does not treat loopback TCP as synchronization.
+	hooks atomic.Pointer[testHooks]
 }
+
+type testHooks struct{ blocked, finished func() }
 
 // Start listens on Options.Addr (default a free port on 127.0.0.1) and serves until Close.
 func Start(opts Options) (*Server, error) {
@@ -194,6 +202,9 @@ func (s *Server) Requests() int64 { return s.requests.Load() }
 // unless a fault fails them).
 func (s *Server) Calls() int64 { return s.calls.Load() }
 
+// InFlight is the number of requests being handled right now.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
 // ResetCounters zeroes Requests and Calls.
 func (s *Server) ResetCounters() {
 	s.requests.Store(0)
@@ -219,6 +230,13 @@ const maxBody = 32 << 20
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	s.inFlight.Add(1)
+	defer func() {
+		s.inFlight.Add(-1)
+		if h := s.hooks.Load(); h != nil && h.finished != nil {
+			h.finished()
+		}
+	}()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if err != nil {
 		return // the client went away mid-body
@@ -283,6 +301,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // wait applies Latency and Hang; it reports false when the client or the server gave up.
 func (s *Server) wait(ctx context.Context, f Fault) bool {
+	if h := s.hooks.Load(); h != nil && h.blocked != nil && (f.Latency > 0 || f.Hang) {
+		h.blocked()
+	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		defer t.Stop()
