@@ -41,7 +41,7 @@ const (
 	DefaultSecretKey = "apiKey"
 )
 
-// DefaultFailOverOn returns fallback.on's default, a fresh slice each call so callers may keep it.
+// DefaultFailOverOn returns fallback.failOverOn's default, a fresh slice each call so callers may keep it.
 func DefaultFailOverOn() []FailureClass { return []FailureClass{"transient", "hard"} }
 
 // SetDefaults fills every field of rp that carries a +kubebuilder:default marker and is unset, so a RoutePolicy
@@ -52,7 +52,7 @@ func DefaultFailOverOn() []FailureClass { return []FailureClass{"transient", "ha
 // A Go zero value cannot be told apart from an omitted field. For fields whose zero is invalid (maxAttempts,
 // failureThreshold, cooldownMultiplier, the durations, ranking) that loses nothing. For four fields whose zero is
 // a valid, meaningful setting (targets[].weight, circuitBreaker.jitter, retryBudget.ratio and
-// retryBudget.minPerSecond) an explicit 0 is indistinguishable from "unset" and becomes the default. fallback.on
+// retryBudget.minPerSecond) the API types use pointers, so an explicit 0 survives. fallback.failOverOn
 // keeps an explicit empty list (it decodes as non-nil) and only a nil list is defaulted.
 //
 // spec.baseline is deliberately not defaulted: "first target" is resolved when the policy is compiled, so that
@@ -63,8 +63,8 @@ func SetDefaults(rp *RoutePolicy) {
 	}
 	s := &rp.Spec
 	for i := range s.Targets {
-		if s.Targets[i].Weight == 0 {
-			s.Targets[i].Weight = DefaultTargetWeight
+		if s.Targets[i].Weight == nil {
+			s.Targets[i].Weight = ptr(int32(DefaultTargetWeight))
 		}
 	}
 	if s.Ranking == "" {
@@ -81,8 +81,8 @@ func SetDefaults(rp *RoutePolicy) {
 	if f.PerAttemptTimeout == nil {
 		f.PerAttemptTimeout = &metav1.Duration{Duration: DefaultPerAttemptTimeout}
 	}
-	if f.On == nil {
-		f.On = DefaultFailOverOn()
+	if f.FailOverOn == nil {
+		f.FailOverOn = DefaultFailOverOn()
 	}
 
 	cb := &s.CircuitBreaker
@@ -96,16 +96,16 @@ func SetDefaults(rp *RoutePolicy) {
 	if cb.CooldownMultiplier == 0 {
 		cb.CooldownMultiplier = DefaultCooldownMultiplier
 	}
-	if cb.Jitter == 0 {
-		cb.Jitter = DefaultJitter
+	if cb.Jitter == nil {
+		cb.Jitter = ptr(float64(DefaultJitter))
 	}
 
 	rb := &s.RetryBudget
-	if rb.Ratio == 0 {
-		rb.Ratio = DefaultRetryBudgetRatio
+	if rb.Ratio == nil {
+		rb.Ratio = ptr(float64(DefaultRetryBudgetRatio))
 	}
-	if rb.MinPerSecond == 0 {
-		rb.MinPerSecond = DefaultRetryBudgetMinPerSecond
+	if rb.MinPerSecond == nil {
+		rb.MinPerSecond = ptr(int32(DefaultRetryBudgetMinPerSecond))
 	}
 }
 
@@ -125,3 +125,5 @@ func defaultDuration(d *metav1.Duration, def time.Duration) {
 		d.Duration = def
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -23,7 +23,7 @@ func fullyDefaulted(targets ...Target) RoutePolicySpec {
 		Fallback: Fallback{
 			MaxAttempts:       3,
 			PerAttemptTimeout: dur(10 * time.Second),
-			On:                []FailureClass{"transient", "hard"},
+			FailOverOn:        []FailureClass{"transient", "hard"},
 		},
 		CircuitBreaker: CircuitBreaker{
 			FailureThreshold:   5,
@@ -31,24 +31,24 @@ func fullyDefaulted(targets ...Target) RoutePolicySpec {
 			CooldownBase:       metav1.Duration{Duration: 5 * time.Second},
 			CooldownMax:        metav1.Duration{Duration: 5 * time.Minute},
 			CooldownMultiplier: 2,
-			Jitter:             0.1,
+			Jitter:             ptr(0.1),
 			ProbeTimeout:       metav1.Duration{Duration: 5 * time.Second},
 		},
-		RetryBudget: RetryBudget{Ratio: 0.2, MinPerSecond: 10},
+		RetryBudget: RetryBudget{Ratio: ptr(0.2), MinPerSecond: ptr(int32(10))},
 	}
 }
 
 func TestSetDefaults(t *testing.T) {
 	ratio := 0.5
 	custom := RoutePolicySpec{
-		Targets:     []Target{{Name: "a", Weight: 7, Priority: 3}},
+		Targets:     []Target{{Name: "a", Weight: ptr(int32(7)), Priority: 3}},
 		Ranking:     RankingCost,
 		Baseline:    "a",
 		Constraints: Constraints{MaxLatency: dur(2 * time.Second)},
 		Fallback: Fallback{
 			MaxAttempts:       1,
 			PerAttemptTimeout: dur(time.Second),
-			On:                []FailureClass{"timeout"},
+			FailOverOn:        []FailureClass{"timeout"},
 		},
 		CircuitBreaker: CircuitBreaker{
 			FailureThreshold:   2,
@@ -57,14 +57,14 @@ func TestSetDefaults(t *testing.T) {
 			CooldownBase:       metav1.Duration{Duration: time.Second},
 			CooldownMax:        metav1.Duration{Duration: time.Hour},
 			CooldownMultiplier: 3,
-			Jitter:             0.5,
+			Jitter:             ptr(0.5),
 			ProbeTimeout:       metav1.Duration{Duration: time.Second},
 		},
-		RetryBudget:             RetryBudget{Ratio: 0.9, MinPerSecond: 1},
+		RetryBudget:             RetryBudget{Ratio: ptr(0.9), MinPerSecond: ptr(int32(1))},
 		AllowRequestKeyOverride: true,
 	}
-	explicitEmptyOn := fullyDefaulted(Target{Name: "a", Weight: 1})
-	explicitEmptyOn.Fallback.On = []FailureClass{}
+	explicitEmptyOn := fullyDefaulted(Target{Name: "a", Weight: ptr(int32(1))})
+	explicitEmptyOn.Fallback.FailOverOn = []FailureClass{}
 
 	tests := []struct {
 		name string
@@ -73,8 +73,8 @@ func TestSetDefaults(t *testing.T) {
 	}{
 		{
 			name: "empty spec gets every marker default, baseline stays empty",
-			in:   RoutePolicySpec{Targets: []Target{{Name: "a"}, {Name: "b", Weight: 4}}},
-			want: fullyDefaulted(Target{Name: "a", Weight: 1}, Target{Name: "b", Weight: 4}),
+			in:   RoutePolicySpec{Targets: []Target{{Name: "a"}, {Name: "b", Weight: ptr(int32(4))}}},
+			want: fullyDefaulted(Target{Name: "a", Weight: ptr(int32(1))}, Target{Name: "b", Weight: ptr(int32(4))}),
 		},
 		{
 			name: "set values are kept",
@@ -82,10 +82,10 @@ func TestSetDefaults(t *testing.T) {
 			want: custom,
 		},
 		{
-			name: "explicit empty fallback.on is kept (never fail over)",
+			name: "explicit empty fallback.failOverOn is kept (never fail over)",
 			in: func() RoutePolicySpec {
 				s := RoutePolicySpec{Targets: []Target{{Name: "a"}}}
-				s.Fallback.On = []FailureClass{}
+				s.Fallback.FailOverOn = []FailureClass{}
 				return s
 			}(),
 			want: explicitEmptyOn,
@@ -112,9 +112,9 @@ func TestSetDefaultsReturnsIndependentSlices(t *testing.T) {
 	a, b := &RoutePolicy{}, &RoutePolicy{}
 	SetDefaults(a)
 	SetDefaults(b)
-	a.Spec.Fallback.On[0] = "timeout"
-	if b.Spec.Fallback.On[0] != "transient" {
-		t.Fatalf("defaulted fallback.on slices are shared between policies")
+	a.Spec.Fallback.FailOverOn[0] = "timeout"
+	if b.Spec.Fallback.FailOverOn[0] != "transient" {
+		t.Fatalf("defaulted fallback.failOverOn slices are shared between policies")
 	}
 }
 
@@ -149,7 +149,7 @@ func TestDefaultsMatchMarkers(t *testing.T) {
 		"routepolicy.maxLatency":              quoteDur(DefaultMaxLatency),
 		"routepolicy.maxAttempts":             fmt.Sprint(DefaultMaxAttempts),
 		"routepolicy.perAttemptTimeout":       quoteDur(DefaultPerAttemptTimeout),
-		"routepolicy.on":                      "{transient,hard}",
+		"routepolicy.failOverOn":              "{transient,hard}",
 		"routepolicy.failureThreshold":        fmt.Sprint(DefaultFailureThreshold),
 		"routepolicy.window":                  quoteDur(DefaultBreakerWindow),
 		"routepolicy.cooldownBase":            quoteDur(DefaultCooldownBase),

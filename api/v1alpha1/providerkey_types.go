@@ -40,7 +40,7 @@ type SecretKeySelector struct {
 
 // ProviderKeySpec says which provider a key is for and where the key lives.
 // +kubebuilder:validation:XValidation:rule="self.provider != 'openaiCompatible' || has(self.baseURL)",message="provider openaiCompatible needs a baseURL: there is no default endpoint to send the key to"
-// +kubebuilder:validation:XValidation:rule="!has(self.baseURL) || self.baseURL.startsWith('https://') || (self.inCluster && self.baseURL.startsWith('http://'))",message="baseURL must start with https:// (plain http:// is allowed only with inCluster: true, for endpoints inside the cluster)"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseURL) || !isURL(self.baseURL) || self.baseURL.startsWith('https://') || (self.inCluster && self.baseURL.startsWith('http://'))",message="baseURL must start with https:// (plain http:// is allowed only with inCluster: true, for endpoints inside the cluster)"
 type ProviderKeySpec struct {
 	// provider is the LLM provider this key authenticates to. It selects the wire protocol and the default
 	// endpoint.

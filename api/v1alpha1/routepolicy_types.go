@@ -101,7 +101,7 @@ type Target struct {
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
-	Weight int32 `json:"weight,omitempty"`
+	Weight *int32 `json:"weight,omitempty"`
 
 	// price overrides the catalog price of the model. Give it for models whose price is unknown to the catalog
 	// (they are otherwise ineligible under a hard cost cap) or when you pay a negotiated price.
@@ -158,7 +158,7 @@ type Constraints struct {
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxLatency must be greater than 0"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="maxLatency must be greater than 0"
 	MaxLatency *metav1.Duration `json:"maxLatency,omitempty"`
 
 	// requiredCapabilities lists what every eligible target's model must support.
@@ -167,7 +167,7 @@ type Constraints struct {
 }
 
 // Fallback bounds what happens when an attempt fails.
-// +kubebuilder:validation:XValidation:rule="!has(self.on) || self.on.all(c, !(c in ['semantic', 'bad_request', 'schema_mismatch', 'content_filtered', 'context_too_large']))",message="semantic failures (semantic, bad_request, schema_mismatch, content_filtered, context_too_large) mean the request itself is wrong: they never fail over and cannot be listed in fallback.on"
+// +kubebuilder:validation:XValidation:rule="!has(self.failOverOn) || self.failOverOn.all(c, !(c in ['semantic', 'bad_request', 'schema_mismatch', 'content_filtered', 'context_too_large']))",message="semantic failures (semantic, bad_request, schema_mismatch, content_filtered, context_too_large) mean the request itself is wrong: they never fail over and cannot be listed in fallback.failOverOn"
 type Fallback struct {
 	// maxAttempts bounds the attempts of one request, the first included. Each target is tried at most once.
 	// +optional
@@ -181,20 +181,20 @@ type Fallback struct {
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="perAttemptTimeout must be greater than 0"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="perAttemptTimeout must be greater than 0"
 	PerAttemptTimeout *metav1.Duration `json:"perAttemptTimeout,omitempty"`
 
-	// on lists the failure classes (transient, hard) or single reason codes that fail over to the next target.
+	// failOverOn lists the failure classes (transient, hard) or single reason codes that fail over to the next target.
 	// Anything not listed ends the request with the provider's error.
 	// +optional
 	// +kubebuilder:default={transient,hard}
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=set
-	On []FailureClass `json:"on,omitempty"`
+	FailOverOn []FailureClass `json:"failOverOn,omitempty"`
 }
 
 // CircuitBreaker configures the per-target breaker (one per provider + model + key).
-// +kubebuilder:validation:XValidation:rule="duration(self.cooldownBase) <= duration(self.cooldownMax)",message="cooldownBase must not be longer than cooldownMax"
+// +kubebuilder:validation:XValidation:rule="!has(self.cooldownBase) || !has(self.cooldownMax) || duration(self.cooldownBase) <= duration(self.cooldownMax)",message="cooldownBase must not be longer than cooldownMax"
 type CircuitBreaker struct {
 	// failureThreshold is the number of consecutive transport failures that opens the breaker.
 	// +optional
@@ -245,14 +245,14 @@ type CircuitBreaker struct {
 	// +kubebuilder:default=0.1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1
-	Jitter float64 `json:"jitter,omitempty"`
+	Jitter *float64 `json:"jitter,omitempty"`
 
 	// probeTimeout bounds the single half-open probe sent when a cooldown ends.
 	// +optional
 	// +kubebuilder:default="5s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="probeTimeout must be greater than 0"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="probeTimeout must be greater than 0"
 	ProbeTimeout metav1.Duration `json:"probeTimeout,omitempty"`
 }
 
@@ -263,7 +263,7 @@ type RetryBudget struct {
 	// +kubebuilder:default=0.2
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1
-	Ratio float64 `json:"ratio,omitempty"`
+	Ratio *float64 `json:"ratio,omitempty"`
 
 	// minPerSecond is the number of fallback attempts per second allowed whatever the ratio, so low traffic can
 	// still fail over.
@@ -271,7 +271,7 @@ type RetryBudget struct {
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100000
-	MinPerSecond int32 `json:"minPerSecond,omitempty"`
+	MinPerSecond *int32 `json:"minPerSecond,omitempty"`
 }
 
 // RoutePolicySpec is what a route may use and what it must respect.
