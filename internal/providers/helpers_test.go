@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -157,3 +158,5 @@ func assemble(chunks []*providers.StreamChunk) assembled {
 }
 
 var bg = context.Background()
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
