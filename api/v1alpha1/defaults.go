@@ -120,9 +120,9 @@ func SetProviderKeyDefaults(pk *ProviderKey) {
 	}
 }
 
-func defaultDuration(d *metav1.Duration, def time.Duration) {
-	if d.Duration == 0 {
-		d.Duration = def
+func defaultDuration(d **metav1.Duration, def time.Duration) {
+	if *d == nil {
+		*d = &metav1.Duration{Duration: def}
 	}
 }
 

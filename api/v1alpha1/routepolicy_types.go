@@ -216,7 +216,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	Window metav1.Duration `json:"window,omitempty"`
+	Window *metav1.Duration `json:"window,omitempty"`
 
 	// cooldownBase is the first cooldown after the breaker opens. The k-th consecutive opening cools down for
 	// min(cooldownBase x cooldownMultiplier^(k-1), cooldownMax), with jitter.
@@ -224,14 +224,14 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="5s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	CooldownBase metav1.Duration `json:"cooldownBase,omitempty"`
+	CooldownBase *metav1.Duration `json:"cooldownBase,omitempty"`
 
 	// cooldownMax caps the cooldown.
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	CooldownMax metav1.Duration `json:"cooldownMax,omitempty"`
+	CooldownMax *metav1.Duration `json:"cooldownMax,omitempty"`
 
 	// cooldownMultiplier is the growth factor of consecutive cooldowns.
 	// +optional
@@ -253,7 +253,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="probeTimeout must be greater than 0"
-	ProbeTimeout metav1.Duration `json:"probeTimeout,omitempty"`
+	ProbeTimeout *metav1.Duration `json:"probeTimeout,omitempty"`
 }
 
 // RetryBudget caps fallback attempts to a share of traffic, so an incident cannot turn into a thundering herd.

@@ -182,10 +182,10 @@ func Compile(namespace string, rp *v1alpha1.RoutePolicy, keys map[string]v1alpha
 			CooldownBase:     s.CircuitBreaker.CooldownBase.Duration,
 			CooldownMax:      s.CircuitBreaker.CooldownMax.Duration,
 			Multiplier:       s.CircuitBreaker.CooldownMultiplier,
-			Jitter:           s.CircuitBreaker.Jitter,
+			Jitter:           *s.CircuitBreaker.Jitter,
 			ProbeTimeout:     s.CircuitBreaker.ProbeTimeout.Duration,
 		},
-		RetryBudget:             RetryBudget{Ratio: s.RetryBudget.Ratio, MinPerSecond: int(s.RetryBudget.MinPerSecond)},
+		RetryBudget:             RetryBudget{Ratio: *s.RetryBudget.Ratio, MinPerSecond: int(*s.RetryBudget.MinPerSecond)},
 		AllowRequestKeyOverride: s.AllowRequestKeyOverride,
 	}
 	if r := s.CircuitBreaker.FailureRatio; r != nil {
@@ -231,10 +231,10 @@ func Compile(namespace string, rp *v1alpha1.RoutePolicy, keys map[string]v1alpha
 		fail("fallback.maxAttempts: %d must be at least 1", p.MaxAttempts)
 	}
 
-	p.FailOver = make(FailOverSet, 0, len(s.Fallback.On))
-	for _, on := range s.Fallback.On {
+	p.FailOver = make(FailOverSet, 0, len(s.Fallback.FailOverOn))
+	for _, on := range s.Fallback.FailOverOn {
 		if slices.Contains(semanticFailures, on) {
-			fail("fallback.on: %q is a semantic failure (the request itself is wrong); it never fails over", on)
+			fail("fallback.failOverOn: %q is a semantic failure (the request itself is wrong); it never fails over", on)
 			continue
 		}
 		p.FailOver = append(p.FailOver, string(on))
@@ -291,7 +291,7 @@ func compileTarget(policyName string, i int, st *v1alpha1.Target, keys map[strin
 		Model:    st.Model,
 		KeyRef:   st.KeyRef.Name,
 		Priority: int(st.Priority),
-		Weight:   int(st.Weight),
+		Weight:   int(*st.Weight),
 	}
 	var errs []error
 	fail := func(format string, a ...any) {

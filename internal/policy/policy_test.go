@@ -120,13 +120,13 @@ func TestCompileErrors(t *testing.T) {
 		{"duplicate names", func(r *v1alpha1.RoutePolicy) { r.Spec.Targets = append(r.Spec.Targets, r.Spec.Targets[0]) },
 			[]string{`target "a": name is used twice`}},
 		{"bad baseline", func(r *v1alpha1.RoutePolicy) { r.Spec.Baseline = "zzz" }, []string{`baseline: "zzz" names no target`}},
-		{"semantic fail-over", func(r *v1alpha1.RoutePolicy) { r.Spec.Fallback.On = []v1alpha1.FailureClass{"bad_request"} },
-			[]string{`fallback.on: "bad_request" is a semantic failure`}},
+		{"semantic fail-over", func(r *v1alpha1.RoutePolicy) { r.Spec.Fallback.FailOverOn = []v1alpha1.FailureClass{"bad_request"} },
+			[]string{`fallback.failOverOn: "bad_request" is a semantic failure`}},
 		{"soft over hard", func(r *v1alpha1.RoutePolicy) {
 			r.Spec.Constraints.MaxCostPerRequestUSD, r.Spec.Constraints.SoftCostPerRequestUSD = ptr(0.01), ptr(0.02)
 		}, []string{"softCostPerRequestUSD 0.02 is greater than maxCostPerRequestUSD 0.01"}},
 		{"cooldown base over max", func(r *v1alpha1.RoutePolicy) {
-			r.Spec.CircuitBreaker.CooldownBase = metav1.Duration{Duration: time.Hour}
+			r.Spec.CircuitBreaker.CooldownBase = &metav1.Duration{Duration: time.Hour}
 		}, []string{"cooldownBase 1h0m0s is longer than cooldownMax 5m0s"}},
 		{"bad ranking", func(r *v1alpha1.RoutePolicy) { r.Spec.Ranking = "random" }, []string{`unknown strategy "random"`}},
 		{"every problem reported", func(r *v1alpha1.RoutePolicy) {
