@@ -64,7 +64,7 @@ func SetDefaults(rp *RoutePolicy) {
 	s := &rp.Spec
 	for i := range s.Targets {
 		if s.Targets[i].Weight == nil {
-			s.Targets[i].Weight = ptr(int32(DefaultTargetWeight))
+			s.Targets[i].Weight = ptr(DefaultTargetWeight)
 		}
 	}
 	if s.Ranking == "" {
@@ -105,7 +105,7 @@ func SetDefaults(rp *RoutePolicy) {
 		rb.Ratio = ptr(float64(DefaultRetryBudgetRatio))
 	}
 	if rb.MinPerSecond == nil {
-		rb.MinPerSecond = ptr(int32(DefaultRetryBudgetMinPerSecond))
+		rb.MinPerSecond = ptr(DefaultRetryBudgetMinPerSecond)
 	}
 }
 

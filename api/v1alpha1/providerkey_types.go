@@ -128,7 +128,3 @@ type ProviderKeyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ProviderKey `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ProviderKey{}, &ProviderKeyList{})
-}

@@ -450,7 +450,3 @@ type RoutePolicyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []RoutePolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&RoutePolicy{}, &RoutePolicyList{})
-}
