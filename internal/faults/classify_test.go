@@ -335,7 +335,7 @@ func TestEnum(t *testing.T) {
 	// The CRD's FailureClass enum names reasons that must exist here, in the class the CEL rule assumes.
 	for _, r := range []Reason{ReasonBadRequest, ReasonSchemaMismatch, ReasonContentFiltered, ReasonContextTooLarge} {
 		if ClassOf(r) != ClassSemantic {
-			t.Errorf("%s must be semantic: the CRD forbids listing it in fallback.on", r)
+			t.Errorf("%s must be semantic: the CRD forbids listing it in fallback.failOverOn", r)
 		}
 	}
 }

@@ -163,7 +163,7 @@ func (c Class) Valid() bool {
 	return false
 }
 
-// FailsOver reports whether a failure may move on to the next target, given the policy's fallback.on list of
+// FailsOver reports whether a failure may move on to the next target, given the policy's fallback.failOverOn list of
 // class names and reason codes. Only transient and hard failures can fail over, and only when their class or
 // their exact reason is listed; semantic failures would be rejected everywhere, and local ones are the router's
 // own decisions that the attempt loop handles itself.
