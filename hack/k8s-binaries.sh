@@ -49,13 +49,12 @@ import _ "k8s.io/kubernetes/cmd/kube-apiserver"
 GO
   GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
   GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@v${K8S_VERSION}" >&2
+  # Without these the server reports v0.0.0, which kubectl flags as an unsupported version skew.
+  minor="$(echo "${K8S_VERSION}" | cut -d. -f2)"
   ldflags="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${K8S_VERSION#1.}"
+    ldflags+=" -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
   done
-  ldflags="${ldflags% }"
-  minor="$(echo "${K8S_VERSION}" | cut -d. -f2)"
-  ldflags="$(echo "${ldflags}" | sed "s/gitMinor=[0-9.]*/gitMinor=${minor}/g")"
   CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "${ldflags}" -o "${out}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
   mv "${out}/kube-apiserver.tmp" "${out}/kube-apiserver"
 fi
