@@ -79,3 +79,12 @@ demo: ## Run the routing engine against in-process fake providers and print the 
 .PHONY: help
 help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Local environment
+.PHONY: dev-up
+dev-up: ## Start etcd, kube-apiserver, the operator, fake providers and a router locally (no Docker).
+	hack/dev-up.sh
+
+.PHONY: dev-down
+dev-down: ## Stop exactly what dev-up started.
+	hack/dev-down.sh
