@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmroute/llmroute/api/v1alpha1"
 	"github.com/llmroute/llmroute/internal/controller"
+	"github.com/llmroute/llmroute/internal/webhook"
 )
 
 func main() {
@@ -41,9 +42,18 @@ func run() error {
 	flag.DurationVar(&pollInterval, "poll-interval", controller.DefaultPollInterval, "how often the leader polls each router's state endpoint")
 	flag.DurationVar(&staleAfter, "stale-after", controller.DefaultStaleAfter, "age after which a router's report no longer counts (targets turn Unknown)")
 	flag.IntVar(&adminPort, "router-admin-port", controller.DefaultAdminPort, "router ops port serving /v1/state (a pod annotation "+controller.AnnotationAdminPort+" overrides it)")
+	var webhookCfg webhook.Config
+	webhookCfg.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	// One flag for both ends: the port the sidecar serves on and the port the health poller expects.
+	webhookCfg.Injection.AdminPort = int32(adminPort)
+	if err := webhookCfg.Complete(); err != nil {
+		return fmt.Errorf("webhook flags: %w", err)
+	}
+	// Built before the manager: the webhook server, with its certificate source, is part of the manager's options.
+	hook := webhook.New(webhookCfg)
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	logger := ctrl.Log.WithName("setup")
@@ -71,6 +81,7 @@ func run() error {
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         controller.CacheOptions(),
 		Client:                        controller.ClientOptions(),
+		WebhookServer:                 hook.Server(),
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -82,6 +93,9 @@ func run() error {
 		AdminPort:    adminPort,
 	}); err != nil {
 		return err
+	}
+	if err := hook.Setup(mgr); err != nil {
+		return fmt.Errorf("set up sidecar-injection webhook: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add healthz: %w", err)

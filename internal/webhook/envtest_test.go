@@ -106,7 +106,7 @@ func TestWebhookAgainstAPIServer(t *testing.T) {
 	}
 
 	cfg := Config{
-		Host: "127.0.0.1", Port: port, CertMode: CertModeSelfSigned,
+		Enabled: true, Host: "127.0.0.1", Port: port, CertMode: CertModeSelfSigned,
 		Namespace: "llmroute-system", ServiceName: "llmroute-webhook", CertSecretName: "llmroute-webhook-cert",
 		WebhookConfigName: mwc.Name, ExtraIPs: []net.IP{net.ParseIP("127.0.0.1")},
 		Injection: Options{Image: "registry.example/llmroute:test"},

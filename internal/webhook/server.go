@@ -29,8 +29,9 @@ const (
 
 // Config configures the webhook server and the sidecar it injects. BindFlags maps it to operator flags.
 type Config struct {
-	// Disabled turns the webhook server off (the operator then only reconciles).
-	Disabled bool
+	// Enabled turns the webhook server on. It is off by default so that an operator run as a plain process
+	// (development, e2e) needs no certificates and no webhook configuration; the chart turns it on.
+	Enabled bool
 	// Host and Port the webhook server listens on.
 	Host string
 	Port int
@@ -51,14 +52,15 @@ type Config struct {
 	// Injection shapes the sidecar.
 	Injection Options
 
-	// Flag values converted by Complete: the flag package has no int32, PullPolicy or JSON flag types.
+	// Flag values converted by Complete: the flag package has no PullPolicy or JSON flag types.
 	resourcesJSON, pullPolicy string
-	adminPort                 *int
 }
 
-// BindFlags registers the webhook flags on fs. The Helm chart sets each of them from values.
+// BindFlags registers the webhook flags on fs. The Helm chart sets each of them from values. The sidecar's
+// admin port is not among them: the operator sets Injection.AdminPort from its --router-admin-port, so the
+// injected routers and the health poller agree on it.
 func (c *Config) BindFlags(fs *flag.FlagSet) {
-	fs.BoolVar(&c.Disabled, "webhook-disabled", false, "do not serve the sidecar-injection webhook")
+	fs.BoolVar(&c.Enabled, "enable-webhook", false, "serve the sidecar-injection webhook")
 	fs.StringVar(&c.Host, "webhook-host", "", "address the webhook server binds (all addresses when empty)")
 	fs.IntVar(&c.Port, "webhook-port", 9443, "port of the webhook server")
 	fs.StringVar(&c.CertMode, "webhook-cert-mode", CertModeSelfSigned,
@@ -71,18 +73,13 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Injection.Image, "router-image", DefaultImage, "router image injected as the sidecar")
 	fs.StringVar(&c.pullPolicy, "router-image-pull-policy", "", "imagePullPolicy of the sidecar (Always, IfNotPresent, Never; cluster default when empty)")
 	fs.StringVar(&c.resourcesJSON, "router-resources", "", `resources of the sidecar as JSON, e.g. {"requests":{"cpu":"50m","memory":"64Mi"}}`)
-	adminPort := fs.Int("router-sidecar-admin-port", DefaultAdminPort, "ops port of the injected router (/healthz, /readyz, /metrics, /v1/state)")
 	fs.StringVar(&c.Injection.Listen, "router-listen", DefaultListen, "API address of the injected router")
 	fs.StringVar(&c.Injection.ConfigSecretName, "router-config-secret", "llmroute-config", "compiled config Secret mounted into the sidecar")
 	fs.BoolVar(&c.Injection.RequireConfig, "router-require-config", false, "hold pods back until their namespace's config Secret exists")
-	c.adminPort = adminPort
 }
 
 // Complete finishes a Config filled by BindFlags once the flags are parsed, and validates it.
 func (c *Config) Complete() error {
-	if c.adminPort != nil {
-		c.Injection.AdminPort = int32(*c.adminPort)
-	}
 	c.Injection.ImagePullPolicy = corev1.PullPolicy(c.pullPolicy)
 	if c.resourcesJSON != "" {
 		if err := json.Unmarshal([]byte(c.resourcesJSON), &c.Injection.Resources); err != nil {
@@ -92,7 +89,7 @@ func (c *Config) Complete() error {
 	if err := c.Injection.Validate(); err != nil {
 		return err
 	}
-	if c.Disabled {
+	if !c.Enabled {
 		return nil
 	}
 	switch c.CertMode {
@@ -119,7 +116,7 @@ type Webhook struct {
 // Setup once the manager exists.
 func New(cfg Config) *Webhook {
 	w := &Webhook{cfg: cfg}
-	if cfg.Disabled {
+	if !cfg.Enabled {
 		return w
 	}
 	opts := crwebhook.Options{Host: cfg.Host, Port: cfg.Port, CertDir: cfg.CertDir}
@@ -152,7 +149,7 @@ func (w *Webhook) Rotator() *certs.Rotator { return w.rotator }
 // self-signed mode) and a readiness check that holds the pod out of the webhook Service until it can serve
 // TLS.
 func (w *Webhook) Setup(mgr ctrl.Manager) error {
-	if w.cfg.Disabled {
+	if !w.cfg.Enabled {
 		return nil
 	}
 	srv := mgr.GetWebhookServer()
