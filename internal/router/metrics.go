@@ -56,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer, state func() routerconfig.RouterState
 			Help: "Duration of upstream attempts (to the first chunk for streams), by route and target.", Buckets: upstreamBuckets},
 			[]string{"route", "target"}),
 		addedLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmroute_added_latency_seconds",
-			Help: "Time the router added to a request: time to the response (first chunk for streams) minus time spent waiting on upstream I/O.",
+			Help:    "Time the router added to a request: time to the response (first chunk for streams) minus time spent waiting on upstream I/O.",
 			Buckets: addedBuckets}, []string{"route"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "llmroute_inflight_requests",
 			Help: "Client requests being served, streams included."}),

@@ -212,11 +212,13 @@ func (s *Server) ReportConfigError(source string, err error) {
 	if s.status.Source == "" {
 		s.status.Source = source
 	}
-	s.status.LastError = faults.Sanitize(err.Error(), nil)
+	// Config errors are key-free by construction (manifest and routerconfig errors name files, fields and
+	// fingerprints, never values) and must stay whole: a cut message hides which object is wrong.
+	s.status.LastError = err.Error()
 	s.status.LastErrorAt = &now
 	s.statusMu.Unlock()
 	s.metrics.configLoaded(false, now)
-	s.log.Error("config load failed; keeping the last good config", "source", source, "error", faults.Sanitize(err.Error(), nil))
+	s.log.Error("config load failed; keeping the last good config", "source", source, "error", err.Error())
 }
 
 // ConfigStatus returns the config status shown on /readyz.
