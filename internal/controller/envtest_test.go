@@ -375,9 +375,9 @@ func (f *envFixture) testBrokenKey(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name   string
+		name    string
 		breakIt func()
-		reason string
+		reason  string
 	}{
 		{"key missing", func() { setSecret(map[string]string{"other": "x"}) }, v1alpha1.ReasonKeyMissing},
 		{"key empty", func() { setSecret(map[string]string{"groq": " \n"}) }, v1alpha1.ReasonKeyEmpty},

@@ -34,7 +34,7 @@ func computeProviderKeyStatus(pk *v1alpha1.ProviderKey, res keyResolution, at ti
 	} else {
 		cond.Status = metav1.ConditionFalse
 		if st.KeyFingerprint != "" {
-			cond.Message += "; routers keep the last key read (fingerprint " + st.KeyFingerprint + ")"
+			cond.Message += "; the compiled router config keeps the last key read (fingerprint " + st.KeyFingerprint + ")"
 		}
 	}
 	setCondition(&st.Conditions, cond, pk.Generation, at)

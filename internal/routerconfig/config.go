@@ -75,11 +75,20 @@ type Bundle struct {
 	Keys map[string]keys.Secret
 }
 
-// Key returns the key of the ProviderKey called name. It lets a Bundle serve as the router's config key
-// source.
+// Bundle is the router's config key source.
+var _ keys.ConfigSource = (*Bundle)(nil)
+
+// Key returns the key of the ProviderKey called name, given bare or as "namespace/name" (the keys package's
+// form; another namespace than the config's finds nothing). It makes a Bundle the router's keys.ConfigSource.
 func (b *Bundle) Key(name string) (keys.Secret, bool) {
 	if b == nil {
 		return keys.Secret{}, false
+	}
+	if ns, bare, ok := strings.Cut(name, "/"); ok {
+		if ns != b.Config.Namespace {
+			return keys.Secret{}, false
+		}
+		name = bare
 	}
 	s, ok := b.Keys[name]
 	if !ok || s.Empty() {

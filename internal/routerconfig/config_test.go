@@ -148,6 +148,15 @@ func TestRenderGolden(t *testing.T) {
 					t.Errorf("Key(%q) = %v, %v; want the rendered key", name, got.Fingerprint(), ok)
 				}
 			}
+			for name, want := range b.Keys {
+				got, ok := parsed.Key(parsed.Config.Namespace + "/" + name)
+				if !ok || !got.Equal(want) {
+					t.Errorf("Key(%q) by namespace/name not found", name)
+				}
+				if _, ok := parsed.Key("elsewhere/" + name); ok {
+					t.Errorf("Key(elsewhere/%s) found a key of namespace %s", name, parsed.Config.Namespace)
+				}
+			}
 			if _, ok := parsed.Key("nope"); ok {
 				t.Errorf("Key of an unknown ProviderKey reported found")
 			}
