@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -34,6 +35,7 @@ func run() error {
 		leaderElect                      bool
 		pollInterval, staleAfter         time.Duration
 		adminPort                        int
+		staticRouters                    stringList
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the metrics endpoint (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -42,6 +44,7 @@ func run() error {
 	flag.DurationVar(&pollInterval, "poll-interval", controller.DefaultPollInterval, "how often the leader polls each router's state endpoint")
 	flag.DurationVar(&staleAfter, "stale-after", controller.DefaultStaleAfter, "age after which a router's report no longer counts (targets turn Unknown)")
 	flag.IntVar(&adminPort, "router-admin-port", controller.DefaultAdminPort, "router ops port serving /v1/state (a pod annotation "+controller.AnnotationAdminPort+" overrides it)")
+	flag.Var(&staticRouters, "static-router", "address (host:port) of a router's ops port to poll besides injected pods, for routers that run outside pods (dev-up, e2e); repeatable")
 	var webhookCfg webhook.Config
 	webhookCfg.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: false}
@@ -88,9 +91,10 @@ func run() error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if _, err := controller.Setup(ctx, mgr, controller.Options{
-		PollInterval: pollInterval,
-		StaleAfter:   staleAfter,
-		AdminPort:    adminPort,
+		PollInterval:  pollInterval,
+		StaleAfter:    staleAfter,
+		AdminPort:     adminPort,
+		StaticRouters: staticRouters,
 	}); err != nil {
 		return err
 	}
@@ -116,3 +120,9 @@ func run() error {
 	}
 	return nil
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
