@@ -6,7 +6,7 @@ GO        ?= go
 TOOL      := $(GO) tool -modfile=tools/go.mod
 BIN       := $(CURDIR)/bin
 # The unit tier: packages that need no API server. -race runs on these in CI.
-UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e /test/ -e /internal/controller -e /internal/testenv)
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v -e /test/ -e /internal/controller -e /internal/testenv -e /internal/webhook)
 
 .PHONY: all
 all: build
@@ -41,7 +41,7 @@ test-unit: ## Unit tier only, with the race detector.
 
 .PHONY: test-envtest
 test-envtest: k8s-binaries ## Tests against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) $(GO) test -count=1 ./test/crd/... ./internal/controller/...
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) $(GO) test -count=1 ./test/crd/... ./test/chart/... ./internal/controller/... ./internal/webhook/...
 
 .PHONY: bench
 bench: ## Go benchmarks of the hot paths.
@@ -88,3 +88,7 @@ dev-up: ## Start etcd, kube-apiserver, the operator, fake providers and a router
 .PHONY: dev-down
 dev-down: ## Stop exactly what dev-up started.
 	hack/dev-down.sh
+
+.PHONY: test-e2e
+test-e2e: k8s-binaries ## End-to-end suite over real processes (apiserver, operator, fake providers, router).
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) $(GO) test -count=1 -v -run TestEndToEnd ./test/e2e/...
