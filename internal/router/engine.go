@@ -51,8 +51,12 @@ type Engine struct {
 	latency  *LatencyTracker
 	router   string
 
-	budgets sync.Map // policy name -> *breaker.RetryBudget
-	current atomic.Pointer[Snapshot]
+	budgets  sync.Map // policy name -> *budgetEntry
+	budgetMu sync.Mutex
+	current  atomic.Pointer[Snapshot]
+
+	// adapterFor replaces providers.For in tests that need an adapter the wire cannot produce.
+	adapterFor func(provider string) (providers.Adapter, error)
 }
 
 // Inbound is one client request as the engine needs it.
