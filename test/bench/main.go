@@ -1,0 +1,647 @@
+// Command bench measures what llmroute adds to a request, on loopback only.
+//
+// It starts a fast fake provider, a minimal httputil.ReverseProxy (the physical floor of one extra Go hop) and
+// `llmroute serve` (built from this module), each as a separate process of its own so that its CPU time and
+// peak RSS can be read from /proc. It then sends fixed-rate, open-loop load (latency measured from each
+// request's scheduled send time, so a stalled server cannot hide its queueing) and a fixed-concurrency
+// closed-loop run to each target, interleaved and repeated, and prints markdown tables: latency added over
+// direct, throughput, CPU time per request and peak RSS. A failover run then breaks the primary of a route
+// (503, then hanging) under 100 RPS and reports how many requests still reach it and what failed-over
+// requests cost in latency.
+//
+// Run: go run ./test/bench [-step 5s] [-repeat 2] [-rates 200,500,1000,2000,4000]. The defaults finish in
+// about four minutes; every loop is bounded in time and count, and no address outside 127.0.0.1 is used.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/llmroute/llmroute/internal/fakeprovider"
+)
+
+func main() {
+	mode := flag.String("mode", "bench", "bench, or (internal) fake / proxy for the child processes")
+	fault := flag.String("fault", "none", "fake mode: none, 503 or hang")
+	upstream := flag.String("upstream", "", "proxy mode: upstream base URL")
+	step := flag.Duration("step", 5*time.Second, "duration of each fixed-rate step and of each max-throughput run")
+	repeat := flag.Int("repeat", 2, "how many times the interleaved series is repeated")
+	rates := flag.String("rates", "200,500,1000,2000,4000", "fixed request rates (RPS)")
+	concurrency := flag.Int("concurrency", 64, "clients of the max-throughput run")
+	failoverDur := flag.Duration("failover", 10*time.Second, "duration of each failover run (0 skips them)")
+	binary := flag.String("llmroute", "", "llmroute binary; default: go build ./cmd/llmroute")
+	flag.Parse()
+	var err error
+	switch *mode {
+	case "fake":
+		err = runFake(*fault)
+	case "proxy":
+		err = runProxy(*upstream)
+	default:
+		err = runBench(benchConfig{step: *step, repeat: *repeat, rates: parseRates(*rates), concurrency: *concurrency,
+			failover: *failoverDur, binary: *binary})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseRates(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// runFake serves a fake OpenAI provider and a counter endpoint, and prints both addresses.
+func runFake(fault string) error {
+	f, err := fakeprovider.Start(fakeprovider.Options{Provider: fakeprovider.OpenAI})
+	if err != nil {
+		return err
+	}
+	switch fault {
+	case "503":
+		f.SetFault(fakeprovider.Fault{Status: http.StatusServiceUnavailable})
+	case "hang":
+		f.SetFault(fakeprovider.Fault{Hang: true})
+	}
+	stats := &http.Server{Addr: "127.0.0.1:0", Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, "%d\n", f.Requests())
+	})}
+	ln, err := listenLoopback()
+	if err != nil {
+		return err
+	}
+	go func() { _ = stats.Serve(ln) }()
+	fmt.Printf("READY %s %s\n", f.URL(), ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin) // the parent closes stdin to stop us
+	f.Close()
+	return nil
+}
+
+// runProxy is the floor: the least a Go reverse proxy can do per request.
+func runProxy(upstream string) error {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}
+	ln, err := listenLoopback()
+	if err != nil {
+		return err
+	}
+	go func() { _ = http.Serve(ln, rp) }()
+	fmt.Printf("READY http://%s\n", ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// child is a process started by the bench.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	ready []string
+}
+
+// startChild starts a process and waits for its READY line (or, for llmroute, for /readyz).
+func startChild(name string, args []string, waitReady bool) (*child, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = io.Discard
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{cmd: cmd, stdin: stdin}
+	if !waitReady {
+		go func() { _, _ = io.Copy(io.Discard, out) }()
+		return c, nil
+	}
+	sc := bufio.NewScanner(out)
+	lines := make(chan string, 1)
+	go func() {
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "READY ") {
+				lines <- l
+			}
+		}
+	}()
+	select {
+	case l := <-lines:
+		c.ready = strings.Fields(l)[1:]
+	case <-time.After(30 * time.Second):
+		c.stop()
+		return nil, fmt.Errorf("%s did not become ready", name)
+	}
+	return c, nil
+}
+
+// stop ends the child: closing stdin stops the bench's own modes, SIGTERM stops llmroute (and drains).
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// procStats reads a process's CPU time (user+system) and peak RSS (VmHWM) from /proc.
+func procStats(pid int) (cpu time.Duration, hwmKB int64) {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name, which is in parentheses and may hold spaces.
+		if i := bytes.LastIndexByte(b, ')'); i > 0 {
+			f := strings.Fields(string(b[i+2:]))
+			if len(f) > 13 {
+				ut, _ := strconv.ParseInt(f[11], 10, 64)
+				st, _ := strconv.ParseInt(f[12], 10, 64)
+				cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+			}
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") {
+				hwmKB, _ = strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			}
+		}
+	}
+	return cpu, hwmKB
+}
+
+type benchConfig struct {
+	step        time.Duration
+	repeat      int
+	rates       []int
+	concurrency int
+	failover    time.Duration
+	binary      string
+}
+
+// endpoint is one way to reach the fake: its URL, the model to ask for, and the process to measure.
+type endpoint struct {
+	name  string
+	url   string
+	model string
+	pid   int
+}
+
+func runBench(cfg benchConfig) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "llmroute-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := cfg.binary
+	if bin == "" {
+		bin = filepath.Join(tmp, "llmroute")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/llmroute")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build llmroute (run from the module root): %w", err)
+		}
+	}
+
+	fake, err := startChild(self, []string{"-mode=fake"}, true)
+	if err != nil {
+		return err
+	}
+	defer fake.stop()
+	fakeURL := fake.ready[0]
+	proxy, err := startChild(self, []string{"-mode=proxy", "-upstream=" + strings.TrimSuffix(fakeURL, "/v1")}, true)
+	if err != nil {
+		return err
+	}
+	defer proxy.stop()
+	manifest := filepath.Join(tmp, "bench.yaml")
+	if err := os.WriteFile(manifest, []byte(benchManifest(fakeURL)), 0o600); err != nil {
+		return err
+	}
+	lr, apiURL, err := startLLMRoute(bin, manifest, tmp, "18480", "19480")
+	if err != nil {
+		return err
+	}
+	defer lr.stop()
+
+	eps := []endpoint{
+		{name: "direct", url: fakeURL, model: "gpt-4o-mini", pid: fake.cmd.Process.Pid},
+		{name: "reverse proxy", url: proxy.ready[0] + "/v1", model: "gpt-4o-mini", pid: proxy.cmd.Process.Pid},
+		{name: "llmroute", url: apiURL, model: "chat", pid: lr.cmd.Process.Pid},
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4096, DisableCompression: true}, Timeout: 30 * time.Second}
+	// Warm up connections and code paths.
+	for _, ep := range eps {
+		fixedRate(client, ep, 200, time.Second)
+	}
+
+	type key struct {
+		ep   string
+		rate int
+	}
+	results := map[key][]result{}
+	for r := 0; r < cfg.repeat; r++ {
+		for _, rate := range cfg.rates {
+			for _, ep := range eps {
+				results[key{ep.name, rate}] = append(results[key{ep.name, rate}], fixedRate(client, ep, rate, cfg.step))
+			}
+		}
+		for _, ep := range eps {
+			results[key{ep.name, 0}] = append(results[key{ep.name, 0}], closedLoop(client, ep, cfg.concurrency, cfg.step))
+		}
+	}
+
+	fmt.Printf("\n## Fixed rate (open loop, %s per step, %d repeats interleaved; latency from scheduled send)\n\n", cfg.step, cfg.repeat)
+	fmt.Println("| rate | target | achieved RPS | errors | p50 | p99 | added p50 vs direct | added p99 vs direct | CPU/req (server) |")
+	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, rate := range append(slices.Clone(cfg.rates), 0) {
+		direct := merge(results[key{"direct", rate}])
+		for _, ep := range eps {
+			m := merge(results[key{ep.name, rate}])
+			label := strconv.Itoa(rate)
+			if rate == 0 {
+				label = fmt.Sprintf("max (c=%d)", cfg.concurrency)
+			}
+			added50, added99 := "", ""
+			if ep.name != "direct" {
+				added50, added99 = fmtDur(m.p(50)-direct.p(50)), fmtDur(m.p(99)-direct.p(99))
+			}
+			fmt.Printf("| %s | %s | %.0f | %d | %s | %s | %s | %s | %s |\n", label, ep.name, m.rps(), m.errors,
+				fmtDur(m.p(50)), fmtDur(m.p(99)), added50, added99, fmtDur(m.cpuPerReq()))
+		}
+	}
+	fmt.Println("\n## Peak RSS (VmHWM) after all runs\n\n| process | peak RSS |\n|---|---:|")
+	for _, ep := range eps {
+		_, hwm := procStats(ep.pid)
+		fmt.Printf("| %s | %.1f MiB |\n", ep.name, float64(hwm)/1024)
+	}
+	fmt.Println("\n(direct's CPU and RSS are the fake provider's own; the proxy and llmroute rows are the hop alone.)")
+
+	if cfg.failover > 0 {
+		lr.stop()
+		if err := failoverRuns(client, self, bin, tmp, cfg.failover); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func startLLMRoute(bin, manifest, tmp, apiPort, adminPort string) (*child, string, error) {
+	c, err := startChild(bin, []string{"serve", "--config", manifest, "--listen", "127.0.0.1:" + apiPort,
+		"--admin-listen", "127.0.0.1:" + adminPort, "--decision-log", filepath.Join(tmp, "decisions-"+apiPort+".jsonl")}, false)
+	if err != nil {
+		return nil, "", err
+	}
+	for i := 0; i < 300; i++ {
+		resp, err := http.Get("http://127.0.0.1:" + adminPort + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return c, "http://127.0.0.1:" + apiPort + "/v1", nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // waiting for a child process to bind; bounded to 15 s
+	}
+	c.stop()
+	return nil, "", fmt.Errorf("llmroute did not become ready")
+}
+
+func benchManifest(fakeURL string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: k}
+stringData: {apiKey: sk-bench}
+---
+apiVersion: llmroute.dev/v1alpha1
+kind: ProviderKey
+metadata: {name: fake}
+spec: {provider: openai, secretRef: {name: k}, baseURL: %q, inCluster: true}
+---
+apiVersion: llmroute.dev/v1alpha1
+kind: RoutePolicy
+metadata: {name: chat}
+spec:
+  targets: [{name: fast, provider: openai, model: gpt-4o-mini, keyRef: {name: fake}}]
+`, fakeURL)
+}
+
+const requestTemplate = `{"model":%q,"max_tokens":64,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benefits of routing requests across providers in one line."}]}`
+
+// result is one run against one endpoint.
+type result struct {
+	lat     []time.Duration
+	errors  int
+	elapsed time.Duration
+	cpu     time.Duration
+	count   int
+}
+
+func merge(rs []result) result {
+	var m result
+	for _, r := range rs {
+		m.lat = append(m.lat, r.lat...)
+		m.errors += r.errors
+		m.elapsed += r.elapsed
+		m.cpu += r.cpu
+		m.count += r.count
+	}
+	slices.Sort(m.lat)
+	return m
+}
+
+func (r result) p(q float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*q/100))]
+}
+
+func (r result) rps() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(len(r.lat)) / r.elapsed.Seconds()
+}
+
+func (r result) cpuPerReq() time.Duration {
+	if r.count == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.count)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Millisecond && d > -time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	default:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	}
+}
+
+// send posts one chat completion and reports success and the response headers.
+func send(client *http.Client, ep endpoint) (bool, http.Header) {
+	body := fmt.Sprintf(requestTemplate, ep.model)
+	req, _ := http.NewRequest(http.MethodPost, ep.url+"/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer sk-bench")
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, nil
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == 200, resp.Header
+}
+
+// maxInFlight bounds the open-loop generator: past it, requests are counted as errors rather than queued
+// without bound.
+const maxInFlight = 4096
+
+// fixedRate sends rate requests per second for d, open loop.
+func fixedRate(client *http.Client, ep endpoint, rate int, d time.Duration) result {
+	n := int(float64(rate) * d.Seconds())
+	interval := time.Second / time.Duration(rate)
+	lat := make([]time.Duration, n)
+	ok := make([]bool, n)
+	var wg sync.WaitGroup
+	var inflight atomic.Int64
+	cpu0, _ := procStats(ep.pid)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w) // pacing the schedule, not waiting for behaviour
+		}
+		if inflight.Load() >= maxInFlight {
+			continue
+		}
+		inflight.Add(1)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer inflight.Add(-1)
+			good, _ := send(client, ep)
+			lat[i], ok[i] = time.Since(due), good
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu1, _ := procStats(ep.pid)
+	r := result{elapsed: elapsed, cpu: cpu1 - cpu0, count: n}
+	for i := range n {
+		if ok[i] {
+			r.lat = append(r.lat, lat[i])
+		} else {
+			r.errors++
+		}
+	}
+	slices.Sort(r.lat)
+	return r
+}
+
+// closedLoop runs c clients back to back for d: the most the endpoint serves at that concurrency.
+func closedLoop(client *http.Client, ep endpoint, c int, d time.Duration) result {
+	var mu sync.Mutex
+	var r result
+	cpu0, _ := procStats(ep.pid)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			errs := 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if good, _ := send(client, ep); good {
+					local = append(local, time.Since(t0))
+				} else {
+					errs++
+				}
+			}
+			mu.Lock()
+			r.lat = append(r.lat, local...)
+			r.errors += errs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r.elapsed = time.Since(start)
+	cpu1, _ := procStats(ep.pid)
+	r.cpu, r.count = cpu1-cpu0, len(r.lat)+r.errors
+	slices.Sort(r.lat)
+	return r
+}
+
+// failoverRuns breaks the primary of a route (503, then hanging) under 100 RPS, with a healthy secondary.
+func failoverRuns(client *http.Client, self, bin, tmp string, d time.Duration) error {
+	fmt.Printf("\n## Failover at 100 RPS for %s (primary broken, healthy secondary)\n\n", d)
+	fmt.Println("| primary | client requests | errors | primary requests / client request (last 2 s) | primary requests total | failed-over requests | failed-over p50 | failed-over p99 | all p50 | all p99 |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for i, fault := range []string{"503", "hang"} {
+		primary, err := startChild(self, []string{"-mode=fake", "-fault=" + fault}, true)
+		if err != nil {
+			return err
+		}
+		secondary, err := startChild(self, []string{"-mode=fake"}, true)
+		if err != nil {
+			primary.stop()
+			return err
+		}
+		manifest := filepath.Join(tmp, "failover-"+fault+".yaml")
+		if err := os.WriteFile(manifest, []byte(failoverManifest(primary.ready[0], secondary.ready[0])), 0o600); err != nil {
+			return err
+		}
+		lr, apiURL, err := startLLMRoute(bin, manifest, tmp, strconv.Itoa(18490+i), strconv.Itoa(19490+i))
+		if err != nil {
+			primary.stop()
+			secondary.stop()
+			return err
+		}
+		statsURL := "http://" + primary.ready[1]
+		row := failoverRun(client, endpoint{url: apiURL, model: "chat"}, statsURL, d)
+		fmt.Printf("| %s | %d | %d | %.4f | %d | %d | %s | %s | %s | %s |\n", fault, row.sent, row.errors, row.primaryPerReqTail,
+			row.primaryTotal, len(row.failedOver.lat), fmtDur(row.failedOver.p(50)), fmtDur(row.failedOver.p(99)),
+			fmtDur(row.all.p(50)), fmtDur(row.all.p(99)))
+		lr.stop()
+		primary.stop()
+		secondary.stop()
+	}
+	fmt.Println("\n(The breaker opens after failureThreshold=3 consecutive failures; later primary requests are the half-open probes after each cooldown.)")
+	return nil
+}
+
+type failoverRow struct {
+	sent, errors      int
+	primaryTotal      int64
+	primaryPerReqTail float64
+	failedOver, all   result
+}
+
+func primaryCount(statsURL string) int64 {
+	resp, err := http.Get(statsURL)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+func failoverRun(client *http.Client, ep endpoint, statsURL string, d time.Duration) failoverRow {
+	const rate = 100
+	n := int(rate * d.Seconds())
+	tailFrom := n - 2*rate
+	var mu sync.Mutex
+	var row failoverRow
+	var wg sync.WaitGroup
+	var tailPrimary0 int64
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		due := start.Add(time.Duration(i) * time.Second / rate)
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w) // pacing
+		}
+		if i == tailFrom {
+			tailPrimary0 = primaryCount(statsURL)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			good, h := send(client, ep)
+			lat := time.Since(due)
+			mu.Lock()
+			defer mu.Unlock()
+			row.sent++
+			if !good {
+				row.errors++
+				return
+			}
+			row.all.lat = append(row.all.lat, lat)
+			if h.Get("x-llmroute-attempts") != "1" {
+				row.failedOver.lat = append(row.failedOver.lat, lat)
+			}
+		}()
+	}
+	wg.Wait()
+	row.primaryTotal = primaryCount(statsURL)
+	if tailFrom > 0 {
+		row.primaryPerReqTail = float64(row.primaryTotal-tailPrimary0) / float64(n-tailFrom)
+	}
+	slices.Sort(row.all.lat)
+	slices.Sort(row.failedOver.lat)
+	return row
+}
+
+func failoverManifest(primaryURL, secondaryURL string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: k}
+stringData: {apiKey: sk-bench}
+---
+apiVersion: llmroute.dev/v1alpha1
+kind: ProviderKey
+metadata: {name: primary}
+spec: {provider: openai, secretRef: {name: k}, baseURL: %q, inCluster: true}
+---
+apiVersion: llmroute.dev/v1alpha1
+kind: ProviderKey
+metadata: {name: secondary}
+spec: {provider: openai, secretRef: {name: k}, baseURL: %q, inCluster: true}
+---
+apiVersion: llmroute.dev/v1alpha1
+kind: RoutePolicy
+metadata: {name: chat}
+spec:
+  targets:
+    - {name: primary, provider: openai, model: gpt-4o-mini, keyRef: {name: primary}}
+    - {name: secondary, provider: openai, model: gpt-4o-mini, keyRef: {name: secondary}}
+  fallback: {maxAttempts: 2, perAttemptTimeout: 500ms}
+  circuitBreaker: {failureThreshold: 3, cooldownBase: 2s, cooldownMax: 30s, probeTimeout: 500ms}
+  retryBudget: {ratio: 1, minPerSecond: 100}
+`, primaryURL, secondaryURL)
+}
+
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
