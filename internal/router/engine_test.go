@@ -13,8 +13,8 @@ import (
 
 	"github.com/llmroute/llmroute/api/v1alpha1"
 	"github.com/llmroute/llmroute/internal/decision"
-	"github.com/llmroute/llmroute/internal/faults"
 	"github.com/llmroute/llmroute/internal/fakeprovider"
+	"github.com/llmroute/llmroute/internal/faults"
 	"github.com/llmroute/llmroute/internal/keys"
 	"github.com/llmroute/llmroute/internal/policy"
 	"github.com/llmroute/llmroute/internal/providers"
@@ -156,6 +156,9 @@ func TestFallbackNeverExceedsHardCapUnderConcurrency(t *testing.T) {
 	spec := baseSpec()
 	spec.CircuitBreaker.FailureThreshold = 1 << 20 // keep the cheap target failing for every request
 	spec.RetryBudget.MinPerSecond = i32(1000)
+	// A thousand requests at once under -race take seconds on two cores: the deadline is not what is tested.
+	spec.Constraints.MaxLatency = dur(time.Minute)
+	spec.Fallback.PerAttemptTimeout = dur(30 * time.Second)
 	a := cheapDeepSeek
 	a.fault = fakeprovider.Fault{Status: 500}
 	big := tgt{name: "d-big", provider: v1alpha1.ProviderAnthropic, model: "claude-haiku-4-5", maxTokens: 4096} // 0.02+ USD worst case
