@@ -8,8 +8,9 @@ import (
 // +kubebuilder:validation:Enum=priority;cost;latency;weighted
 type RankingStrategy string
 
-// Ranking strategies. Whatever the strategy, a target whose breaker is open is never tried, and one that is
-// cooling down or probing ranks below healthy ones.
+// Ranking strategies. Whatever the strategy, a target whose breaker is open (cooling down) or quarantined is
+// never tried, a target whose worst case exceeds the soft cap ranks after those within it, and one whose single
+// probe is in flight ranks last.
 const (
 	// RankingPriority tries targets by ascending priority, ties in list order.
 	RankingPriority RankingStrategy = "priority"
@@ -96,7 +97,8 @@ type Target struct {
 	// +kubebuilder:validation:Maximum=1000
 	Priority int32 `json:"priority,omitempty"`
 
-	// weight is the target's share of first attempts under ranking "weighted" (and a tie-breaker otherwise).
+	// weight is the target's share of first attempts under ranking "weighted"; 0 means never first. Other
+	// rankings ignore it.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -216,6 +218,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="window must be greater than 0"
 	Window *metav1.Duration `json:"window,omitempty"`
 
 	// cooldownBase is the first cooldown after the breaker opens. The k-th consecutive opening cools down for
@@ -224,6 +227,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="5s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="cooldownBase must be greater than 0"
 	CooldownBase *metav1.Duration `json:"cooldownBase,omitempty"`
 
 	// cooldownMax caps the cooldown.
@@ -231,6 +235,7 @@ type CircuitBreaker struct {
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="cooldownMax must be greater than 0"
 	CooldownMax *metav1.Duration `json:"cooldownMax,omitempty"`
 
 	// cooldownMultiplier is the growth factor of consecutive cooldowns.

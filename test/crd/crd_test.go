@@ -57,6 +57,8 @@ var validationCases = map[string]string{
 	"rp-unknown-ranking":            "[spec.ranking: Unsupported value: \"random\": supported values: \"priority\", \"cost\", \"latency\", \"weighted\", <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]",
 	"rp-valid-full":                 "",
 	"rp-valid-minimal":              "",
+	"rp-zero-cooldownBase":          "spec.circuitBreaker.cooldownBase: Invalid value: \"0s\": cooldownBase must be greater than 0",
+	"rp-zero-window":                "spec.circuitBreaker.window: Invalid value: \"0s\": window must be greater than 0",
 	"rp-zero-latency":               "spec.constraints.maxLatency: Invalid value: \"0s\": maxLatency must be greater than 0",
 }
 
