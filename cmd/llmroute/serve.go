@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("open decision log: %w", err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		decisions = f
 	}
 	opts := router.ServerOptions{Logger: log, DecisionLog: decisions, MaxBodyBytes: *maxBody, Router: *name}

@@ -106,7 +106,7 @@ func parseDotEnv(file string, data []byte) (map[string]Secret, error) {
 		}
 		v, err := parseValue(strings.TrimSpace(value))
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %s: %w", file, n, err, ErrDotEnvSyntax)
+			return nil, fmt.Errorf("%s:%d: %w: %w", file, n, err, ErrDotEnvSyntax)
 		}
 		vals[name] = NewSecret(v)
 	}

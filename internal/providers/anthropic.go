@@ -173,7 +173,7 @@ func (a *AnthropicAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpo
 		return nil, err
 	}
 	areq.Stream = true
-	resp, err := a.send(ctx, hc, ep, areq)
+	resp, err := a.send(ctx, hc, ep, areq) //nolint:bodyclose // the returned stream reader owns the body and closes it
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -187,7 +188,7 @@ func (a *GeminiAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpoint
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.send(ctx, hc, ep, model, ":streamGenerateContent?alt=sse", greq)
+	resp, err := a.send(ctx, hc, ep, model, ":streamGenerateContent?alt=sse", greq) //nolint:bodyclose // the returned stream reader owns the body and closes it
 	if err != nil {
 		return nil, err
 	}
@@ -454,7 +455,7 @@ func (s *geminiStream) Next() (*StreamChunk, error) {
 	for {
 		ev, err := s.sse.next()
 		if err != nil {
-			if s.finished && err == io.EOF {
+			if s.finished && errors.Is(err, io.EOF) {
 				s.done = true
 				return &StreamChunk{ID: s.id, Object: ObjectChatCompletionChunk, Created: s.created, Model: s.model,
 					Choices: []ChunkChoice{}, Usage: s.usage.normalize().OpenAI()}, nil

@@ -42,7 +42,7 @@ func (a *OpenAIAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpoint
 	out := a.prepare(ep, req)
 	out.Stream = true
 	out.StreamOptions = &StreamOptions{IncludeUsage: true}
-	resp, err := a.send(ctx, hc, ep, out)
+	resp, err := a.send(ctx, hc, ep, out) //nolint:bodyclose // the returned stream reader owns the body and closes it
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (m *memTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	aborted := func() (aborted bool) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v != http.ErrAbortHandler {
+				if v != http.ErrAbortHandler { //nolint:errorlint // recover returns the sentinel itself, never wrapped
 					panic(v)
 				}
 				aborted = true
@@ -72,16 +72,6 @@ type hangTransport struct{}
 func (hangTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	<-req.Context().Done()
 	return nil, req.Context().Err()
-}
-
-// hostTransport picks a transport by host, to mix hanging and answering targets in one engine.
-type hostTransport map[string]http.RoundTripper
-
-func (h hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if rt, ok := h[req.URL.Host]; ok {
-		return rt.RoundTrip(req)
-	}
-	return nil, errors.New("hostTransport: unknown host " + req.URL.Host)
 }
 
 // countSink records every event and counts them per request ID, so tests can prove exactly one per request.

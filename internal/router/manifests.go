@@ -173,7 +173,7 @@ func LoadManifestsDetail(path string) (*Manifests, error) {
 		for i, doc := range docs {
 			var tm typeMeta
 			if err := json.Unmarshal(doc, &tm); err != nil {
-				errs = append(errs, fmt.Errorf("%s (document %d): %w: %v", f, i+1, ErrInvalidManifest, err))
+				errs = append(errs, fmt.Errorf("%s (document %d): %w: %w", f, i+1, ErrInvalidManifest, err))
 				continue
 			}
 			where := fmt.Sprintf("%s: %s/%s", f, tm.Kind, tm.Metadata.Name)
@@ -249,12 +249,12 @@ func splitDocuments(file string) ([][]byte, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s (document %d): %w: %v", file, n, ErrInvalidManifest, err)
+			return nil, fmt.Errorf("%s (document %d): %w: %w", file, n, ErrInvalidManifest, err)
 		}
 		j, err := yaml.YAMLToJSON(doc)
 		if err != nil {
 			// YAML errors quote at most a line number and a token; a Secret's value is never a YAML token.
-			return nil, fmt.Errorf("%s (document %d): %w: %v", file, n, ErrInvalidManifest, err)
+			return nil, fmt.Errorf("%s (document %d): %w: %w", file, n, ErrInvalidManifest, err)
 		}
 		if t := bytes.TrimSpace(j); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 			continue

@@ -96,7 +96,7 @@ func validateObject(doc []byte, kind crdKind) ([]byte, error) {
 	v := vs[kind]
 	u := &unstructured.Unstructured{}
 	if err := u.UnmarshalJSON(doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	// Strict field validation, as kubectl asks for by default: an unknown field is a typo the user must hear of,
 	// not something to drop silently.
@@ -151,7 +151,7 @@ func decodeValidated(doc []byte, kind crdKind, out any) error {
 		return err
 	}
 	if err := json.Unmarshal(valid, out); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidManifest, err)
+		return fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	return nil
 }

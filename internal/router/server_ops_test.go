@@ -53,7 +53,7 @@ func TestCanaryKeyNeverLeaks(t *testing.T) {
 		seen = append(seen, out, fmt.Sprint(resp.Header))
 	}
 	// Prove the provider really echoed the key: otherwise this test would prove nothing.
-	if !strings.Contains(string(r.fakes["rejects"].LastRequest().Header.Get("Authorization")), canaryKey) {
+	if !strings.Contains(r.fakes["rejects"].LastRequest().Header.Get("Authorization"), canaryKey) {
 		t.Fatal("the fake did not receive the canary key")
 	}
 	for _, p := range []string{"/metrics", "/v1/state", "/readyz", "/healthz", "/debug/decisions?n=100", "/admin/keys"} {

@@ -227,7 +227,7 @@ func runBench(cfg benchConfig) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	bin := cfg.binary
 	if bin == "" {
 		bin = filepath.Join(tmp, "llmroute")
