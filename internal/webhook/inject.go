@@ -181,7 +181,11 @@ func routerContainer(o Options) corev1.Container {
 			"serve",
 			"--config", o.ConfigMountPath,
 			"--listen", o.Listen,
-			"--admin-listen", "0.0.0.0:" + strconv.Itoa(int(o.AdminPort)),
+			// The ops port (health, metrics, /v1/state: nothing secret) is what the operator polls and Prometheus
+			// scrapes, so it listens on every interface; the key-admin and debug endpoints stay on loopback, on
+			// the next port, reachable only from inside the pod.
+			"--ops-listen", "0.0.0.0:" + strconv.Itoa(int(o.AdminPort)),
+			"--admin-listen", "127.0.0.1:" + strconv.Itoa(int(o.AdminPort)+1),
 		},
 		Ports: []corev1.ContainerPort{{
 			Name: AdminPortName, ContainerPort: o.AdminPort, Protocol: corev1.ProtocolTCP,

@@ -64,7 +64,7 @@ func TestInject(t *testing.T) {
 				if c.Image != testOpts.Image || c.ImagePullPolicy != corev1.PullIfNotPresent {
 					t.Errorf("image %q policy %q", c.Image, c.ImagePullPolicy)
 				}
-				wantArgs := "serve --config /etc/llmroute/config --listen 127.0.0.1:8080 --admin-listen 0.0.0.0:9901"
+				wantArgs := "serve --config /etc/llmroute/config --listen 127.0.0.1:8080 --ops-listen 0.0.0.0:9901 --admin-listen 127.0.0.1:9902"
 				if got := strings.Join(c.Args, " "); got != wantArgs {
 					t.Errorf("args %q, want %q", got, wantArgs)
 				}
@@ -200,7 +200,7 @@ func TestInjectOptions(t *testing.T) {
 	p := labelled()
 	Inject(p, Options{AdminPort: 9999, Listen: "0.0.0.0:8080", ConfigSecretName: "cfg", ConfigMountPath: "/cfg", RequireConfig: true})
 	c := router(t, p)
-	if got := strings.Join(c.Args, " "); got != "serve --config /cfg --listen 0.0.0.0:8080 --admin-listen 0.0.0.0:9999" {
+	if got := strings.Join(c.Args, " "); got != "serve --config /cfg --listen 0.0.0.0:8080 --ops-listen 0.0.0.0:9999 --admin-listen 127.0.0.1:10000" {
 		t.Errorf("args %q", got)
 	}
 	if c.Image != DefaultImage || p.Annotations[AnnotationAdminPort] != "9999" || c.Ports[0].ContainerPort != 9999 {
