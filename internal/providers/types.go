@@ -463,6 +463,11 @@ func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMes
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, err
 	}
+	// data is valid JSON now (Unmarshal checked it), so its top-level fields can be listed by a plain scan
+	// instead of a second full decode; anything the scan does not handle falls back to that decode.
+	if all, ok := scanExtra(data, known); ok {
+		return all, nil
+	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, err
@@ -474,6 +479,136 @@ func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMes
 		return nil, nil
 	}
 	return all, nil
+}
+
+// scanExtra lists the top-level fields of data, valid JSON, whose names are not in known, with their raw
+// values, exactly as decoding into a map[string]json.RawMessage and deleting the known names would (last
+// duplicate wins, values copied without surrounding whitespace). ok is false when data is not an object or
+// a field name has escapes or non-ASCII bytes; the caller then decodes the slow way.
+func scanExtra(data []byte, known []string) (all map[string]json.RawMessage, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return nil, true
+	}
+	for i < len(data) {
+		if data[i] != '"' {
+			return nil, false
+		}
+		j := i + 1
+		for j < len(data) && data[j] != '"' {
+			if data[j] == '\\' || data[j] >= 0x80 {
+				return nil, false // escapes or non-ASCII: let encoding/json unescape and fix up the name
+			}
+			j++
+		}
+		if j >= len(data) {
+			return nil, false
+		}
+		name := data[i+1 : j]
+		i = skipSpace(data, j+1)
+		if i >= len(data) || data[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(data, i+1)
+		end, vok := skipValue(data, i)
+		if !vok {
+			return nil, false
+		}
+		if !isKnown(name, known) {
+			if all == nil {
+				all = make(map[string]json.RawMessage)
+			}
+			all[string(name)] = append(json.RawMessage(nil), data[i:end]...)
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) {
+			return nil, false
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			return all, true
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+func isKnown(name []byte, known []string) bool {
+	for _, k := range known {
+		if string(name) == k { // compared, not converted: no allocation
+			return true
+		}
+	}
+	return false
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipValue returns the end of the valid JSON value starting at data[i].
+func skipValue(data []byte, i int) (int, bool) {
+	if i >= len(data) {
+		return 0, false
+	}
+	depth := 0
+	for i < len(data) {
+		switch c := data[i]; c {
+		case '"':
+			i++
+			for i < len(data) && data[i] != '"' {
+				if data[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(data) {
+				return 0, false
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+		default:
+			if depth == 0 {
+				// A literal at the top: number, true, false or null, ending at a delimiter.
+				for i < len(data) {
+					switch data[i] {
+					case ',', '}', ']', ' ', '\t', '\n', '\r':
+						return i, true
+					}
+					i++
+				}
+				return 0, false
+			}
+			i++
+		}
+		if depth == 0 {
+			return i, true
+		}
+		if depth < 0 {
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // encodeWithExtra marshals v (a struct, so a JSON object) and appends the extra fields in sorted order, so the
