@@ -116,6 +116,7 @@ func TestAgainstAPIServer(t *testing.T) {
 	t.Run("rotation reaches the compiled config", f.testRotation)
 	t.Run("broken key keeps the last good config", f.testBrokenKey)
 	t.Run("health from two routers", f.testHealth)
+	t.Run("1000 policies in one namespace", f.testScale)
 }
 
 func (f *envFixture) namespace(t *testing.T, name string) string {
