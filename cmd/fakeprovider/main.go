@@ -91,7 +91,7 @@ func run(control string, specs []string, key string) error {
 		out := map[string]map[string]int64{}
 		for _, name := range order {
 			s := servers[name]
-			out[name] = map[string]int64{"requests": s.Requests(), "calls": s.Calls()}
+			out[name] = map[string]int64{"requests": s.Requests(), "calls": s.Calls(), "in_flight": s.InFlight()}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)

@@ -65,7 +65,7 @@ func TestOperatorRBAC(t *testing.T) {
 	} {
 		args := append([]string{"auth", "can-i"}, c.args...)
 		args = append(args, "--as", sa)
-		got, _ := run("", args...) // can-i exits 1 for "no"
+		got, _ := run("", args...)         // can-i exits 1 for "no"
 		got, _, _ = strings.Cut(got, "\n") // a warning may follow on stderr
 		if got != c.want {
 			t.Errorf("kubectl auth can-i %s as the operator = %q, want %q", strings.Join(c.args, " "), got, c.want)

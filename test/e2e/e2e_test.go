@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,6 +136,71 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("in-flight requests finish with the old key; 20 rotations timed", func(t *testing.T) {
+		rotate := func(key string) time.Time {
+			secret := fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"deepseek-api-key","namespace":"payments"},"stringData":{"apiKey":%q}}`, key)
+			c.kubectlStdin([]byte(secret), "apply", "-f", "-")
+			return time.Now()
+		}
+		keyID := func(resp chatResult) string {
+			ev := c.event(resp.requestID)
+			if ev == nil || len(ev.Attempts) == 0 || ev.Attempts[0].Key == nil {
+				return ""
+			}
+			return ev.Attempts[0].Key.ID
+		}
+		// A slow provider keeps a request in flight across the rotation.
+		old := keys.Fingerprint("inflight-old")
+		rotate("inflight-old")
+		c.eventually("old key in use", 30*time.Second, func() (bool, string) {
+			id := keyID(c.chat(t))
+			return strings.HasSuffix(id, "#"+old), id
+		})
+		c.fault("deepseek", `{"Latency":400000000}`)
+		inflight := make(chan chatResult, 1)
+		go func() { inflight <- c.chat(t) }()
+		c.eventually("request in flight at the provider", 5*time.Second, func() (bool, string) {
+			code, body := c.get("control", "/stats")
+			var stats map[string]map[string]int64
+			_ = json.Unmarshal([]byte(body), &stats)
+			return code == 200 && stats["deepseek"]["in_flight"] >= 1, body
+		})
+		newFP := keys.Fingerprint("inflight-new")
+		rotate("inflight-new")
+		c.eventually("new key used by new requests", 30*time.Second, func() (bool, string) {
+			id := keyID(c.chat(t))
+			return strings.HasSuffix(id, "#"+newFP), id
+		})
+		done := <-inflight
+		if id := keyID(done); done.status != 200 || !strings.HasSuffix(id, "#"+old) {
+			t.Fatalf("in-flight request: status %d key %q, want the old key #%s", done.status, id, old)
+		}
+		c.fault("deepseek", `{}`)
+
+		// Propagation: Secret update -> first request that uses the new key (operator compile, the kubelet
+		// stand-in's 100 ms poll, the router's watcher). The kubelet's own sync delay is not included.
+		var took []time.Duration
+		for i := 0; i < 20; i++ {
+			key := fmt.Sprintf("rotation-%d-%d", i, time.Now().UnixNano())
+			fp := keys.Fingerprint(key)
+			start := rotate(key)
+			deadline := start.Add(30 * time.Second)
+			for {
+				if strings.HasSuffix(keyID(c.chat(t)), "#"+fp) {
+					took = append(took, time.Since(start))
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("rotation %d: new key not used within 30s", i)
+				}
+				time.Sleep(10 * time.Millisecond) // polling interval of a bounded measurement loop
+			}
+		}
+		slices.Sort(took)
+		t.Logf("Secret update -> first request with the new key, 20 rotations: median %v, max %v (kubelet sync delay excluded; stand-in polls every 100ms)",
+			took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+	})
+
 	t.Run("a policy edit (new hard cap) changes routing within a bound", func(t *testing.T) {
 		// Break A so the next choice is B; then a hard cap below B's worst case (about 0.00036 USD for this
 		// prompt with max_tokens 64) and above C's (about 0.00001 USD) must move traffic to C.
@@ -157,6 +223,15 @@ func TestEndToEnd(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, "spec.fallback.maxAttempts in body should be less than or equal to 10") {
 			t.Fatalf("want rejection, got err=%v stderr=%s", err, stderr)
 		}
+	})
+	t.Run("a router that stops answering ages out to Unknown in kubectl get rp", func(t *testing.T) {
+		r := c.procs["router"]
+		_ = r.Process.Signal(os.Interrupt)
+		c.eventually("targets Unknown", 30*time.Second, func() (bool, string) {
+			states := c.kubectl("get", "rp", "assistant", "-n", "payments", "-o", "jsonpath={.status.providers[*].state}")
+			degraded := c.kubectl("get", "rp", "assistant", "-n", "payments", "-o", "jsonpath={.status.conditions[?(@.type==\"Degraded\")].status}")
+			return states == "Unknown Unknown Unknown" && degraded == "Unknown", states + " degraded=" + degraded
+		})
 	})
 	t.Logf("e2e wall time %v", time.Since(started).Round(time.Second))
 }
