@@ -40,7 +40,7 @@ wait_for() { # description, timeout seconds, then a command that succeeds when r
 }
 
 rm -f "${dev}/kubeconfig"
-launch devcluster bin/devcluster --assets "${assets}" --crds config/crd/bases --kubeconfig "${dev}/kubeconfig"
+launch devcluster bin/devcluster --assets "${assets}" --crds config/crd/bases --kubeconfig-out "${dev}/kubeconfig"
 wait_for "the API server" 60 test -s "${dev}/kubeconfig"
 export KUBECONFIG="${dev}/kubeconfig"
 wait_for "the CRDs" 30 kubectl get routepolicies -A

@@ -19,7 +19,7 @@ func main() {
 	var assets, crds, kubeconfig string
 	flag.StringVar(&assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "directory with kube-apiserver and etcd")
 	flag.StringVar(&crds, "crds", "config/crd/bases", "directory of CRDs to install")
-	flag.StringVar(&kubeconfig, "kubeconfig", ".dev/kubeconfig", "where to write the admin kubeconfig")
+	flag.StringVar(&kubeconfig, "kubeconfig-out", ".dev/kubeconfig", "where to write the admin kubeconfig")
 	flag.Parse()
 	if err := run(assets, crds, kubeconfig); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
