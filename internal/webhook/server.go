@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -91,6 +92,11 @@ func (c *Config) Complete() error {
 	}
 	if !c.Enabled {
 		return nil
+	}
+	// A webhook bound to an IP (a process outside the cluster, as in dev-up and e2e, called by URL) needs that
+	// IP in its certificate.
+	if ip := net.ParseIP(c.Host); ip != nil && !ip.IsUnspecified() && !slices.ContainsFunc(c.ExtraIPs, ip.Equal) {
+		c.ExtraIPs = append(c.ExtraIPs, ip)
 	}
 	switch c.CertMode {
 	case CertModeFiles:

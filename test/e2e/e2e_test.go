@@ -55,7 +55,16 @@ func TestEndToEnd(t *testing.T) {
 		"--provider", "deepseek=openai@"+c.addr("deepseek"),
 		"--provider", "anthropic=anthropic@"+c.addr("anthropic"),
 		"--provider", "groq=groq@"+c.addr("groq"))
+	c.ports["webhook"] = freePort(t)
+	c.kubectl("create", "namespace", "llmroute-system")
+	c.kubectlStdin([]byte(fmt.Sprintf(`{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration",
+"metadata":{"name":"llmroute"},"webhooks":[{"name":"inject.llmroute.dev","admissionReviewVersions":["v1"],"sideEffects":"None",
+"failurePolicy":"Fail","clientConfig":{"url":"https://%s/mutate-v1-pod"},
+"objectSelector":{"matchLabels":{"llmroute.dev/inject":"true"}},
+"rules":[{"apiGroups":[""],"apiVersions":["v1"],"operations":["CREATE"],"resources":["pods"]}]}]}`, c.addr("webhook"))), "apply", "-f", "-")
 	c.start("operator", filepath.Join(c.bin, "operator"),
+		"--enable-webhook", "--webhook-host", "127.0.0.1", "--webhook-port", strconv.Itoa(c.ports["webhook"]),
+		"--webhook-namespace", "llmroute-system", "--webhook-config-name", "llmroute",
 		"--metrics-bind-address", c.addr("opmetrics"), "--health-probe-bind-address", c.addr("opprobe"),
 		"--static-router", c.addr("admin"), "--poll-interval", "500ms", "--stale-after", "3s")
 
@@ -224,6 +233,25 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("want rejection, got err=%v stderr=%s", err, stderr)
 		}
 	})
+	t.Run("the webhook injects the router sidecar into a Pod created through the API server", func(t *testing.T) {
+		pod := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"checkout","namespace":"payments","labels":{"llmroute.dev/inject":"true"}},
+"spec":{"containers":[{"name":"app","image":"example.invalid/checkout:1"}]}}`
+		// The operator writes the CA bundle into the webhook configuration once its certificate exists; until
+		// then the API server cannot call it and (failurePolicy Fail) refuses the pod.
+		c.eventually("pod admitted through the webhook", 30*time.Second, func() (bool, string) {
+			out, stderr, err := c.env.Kubectl(t, []byte(pod), "create", "-f", "-")
+			return err == nil, out + stderr
+		})
+		containers := c.kubectl("get", "pod", "checkout", "-n", "payments", "-o", "jsonpath={.spec.containers[*].name}")
+		if containers != "app llmroute-router" {
+			t.Fatalf("containers = %q, want the app and the injected router", containers)
+		}
+		mounts := c.kubectl("get", "pod", "checkout", "-n", "payments", "-o", "jsonpath={.spec.volumes[*].secret.secretName}")
+		if !strings.Contains(mounts, "llmroute-config") {
+			t.Fatalf("volumes %q lack the compiled config Secret", mounts)
+		}
+	})
+
 	t.Run("a router that stops answering ages out to Unknown in kubectl get rp", func(t *testing.T) {
 		r := c.procs["router"]
 		_ = r.Process.Signal(os.Interrupt)
