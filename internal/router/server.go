@@ -326,7 +326,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := new(providers.ChatRequest)
-	err = json.Unmarshal(buf.Bytes(), req)
+	// Calling the request's own decoder skips json.Unmarshal's extra validation pass over the whole body (the
+	// decoder validates it anyway). On failure json.Unmarshal runs after all, for its exact error message.
+	if err = req.UnmarshalJSON(buf.Bytes()); err != nil {
+		*req = providers.ChatRequest{}
+		err = json.Unmarshal(buf.Bytes(), req)
+	}
 	s.putBuf(buf)
 	if err != nil {
 		// The decoder's message names a field and a type, never a value, so it is safe to return.
