@@ -58,3 +58,22 @@ func FuzzScanExtra(f *testing.F) {
 	f.Add(`{"model":"x","seed":1,"a":{"b":[1,"]"]}}`)
 	f.Fuzz(func(t *testing.T, in string) { checkScanExtra(t, in) })
 }
+
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `""`, `"é"`, "\"\xff\"", `"a`, `"a"b"`, "\"\t\""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, ok := plainString([]byte(in))
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatalf("%q: fast path accepted what the decoder rejects: %v", in, err)
+		}
+		if got != want {
+			t.Fatalf("%q: got %q, want %q", in, got, want)
+		}
+	})
+}

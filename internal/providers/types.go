@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // Message roles of the OpenAI chat-completions format.
@@ -135,10 +136,32 @@ func (c *Content) UnmarshalJSON(data []byte) error {
 		return nil
 	}
 	c.Parts = nil
+	if text, ok := plainString(data); ok {
+		c.Text = text
+		return nil
+	}
 	if err := json.Unmarshal(data, &c.Text); err != nil {
 		return fmt.Errorf("decode content: want a string or an array of parts: %w", err)
 	}
 	return nil
+}
+
+// plainString decodes a JSON string literal that needs no unescaping (no backslash, no control character,
+// valid UTF-8), the common case of message text, without a decoder; ok is false for anything else.
+func plainString(data []byte) (string, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+	inner := data[1 : len(data)-1]
+	for _, b := range inner {
+		if b < 0x20 || b == '"' || b == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false // encoding/json replaces invalid bytes with U+FFFD
+	}
+	return string(inner), true
 }
 
 // MarshalJSON writes the form the client used.
