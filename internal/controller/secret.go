@@ -37,8 +37,9 @@ func (m SecretMapper) ProviderKeysFor(ctx context.Context, secret client.Object)
 }
 
 // RoutePoliciesFor returns a request for every RoutePolicy that uses a ProviderKey reading the Secret. For the
-// namespace's llmroute-config Secret it returns one policy of the namespace, because any RoutePolicy reconcile
-// recompiles the whole namespace: that restores the Secret if someone edits or deletes it.
+// namespace's llmroute-config Secret it returns one policy of the namespace, because a RoutePolicy reconcile
+// recompiles the whole namespace (the watch notes the request, so that reconcile does not skip the compile):
+// that restores the Secret if someone edits or deletes it.
 func (m SecretMapper) RoutePoliciesFor(ctx context.Context, secret client.Object) []reconcile.Request {
 	if secret.GetName() == routerconfig.ConfigSecretName {
 		return m.anyPolicyIn(ctx, secret.GetNamespace())
