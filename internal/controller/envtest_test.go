@@ -64,6 +64,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, fn func() error) 
 }
 
 type envFixture struct {
+	env  *testenv.Env
 	c    client.Client
 	ctx  context.Context
 	logs *lockedBuffer
@@ -111,7 +112,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		}
 	})
 
-	f := &envFixture{c: env.Client, ctx: ctx, logs: logs}
+	f := &envFixture{env: env, c: env.Client, ctx: ctx, logs: logs}
 	t.Run("create, update and delete", f.testLifecycle)
 	t.Run("rotation reaches the compiled config", f.testRotation)
 	t.Run("broken key keeps the last good config", f.testBrokenKey)
@@ -485,6 +486,7 @@ func (f *envFixture) testHealth(t *testing.T) {
 		}
 		return nil
 	})
+	f.wantKubectlRow(t, ns, "chat", "1/2", "big", "cheap=CoolingDown,big=Healthy")
 	waitFor(t, 10*time.Second, "a TargetCoolingDown Event", func() error {
 		var evs eventsv1.EventList
 		if err := f.c.List(f.ctx, &evs, client.InNamespace(ns)); err != nil {
@@ -524,4 +526,30 @@ func (f *envFixture) testHealth(t *testing.T) {
 		}
 		return nil
 	})
+	// With no reports, PRIMARY falls back to priority order.
+	f.wantKubectlRow(t, ns, "chat", "0/2", "cheap", "cheap=Unknown,big=Unknown")
+}
+
+// wantKubectlRow reads the policy through the real kubectl: the HEALTHY and PRIMARY columns of `kubectl get rp`
+// and each target's state, as a person on call would see them.
+func (f *envFixture) wantKubectlRow(t *testing.T, ns, name, healthy, primary, states string) {
+	t.Helper()
+	out, stderr, err := f.env.Kubectl(t, nil, "get", "rp", name, "-n", ns, "--no-headers", "-o",
+		`custom-columns=HEALTHY:.status.healthy,PRIMARY:.status.primary,STATES:.status.providers[*].state`)
+	if err != nil {
+		t.Fatalf("kubectl get rp: %v: %s", err, stderr)
+	}
+	table, _, err := f.env.Kubectl(t, nil, "get", "rp", name, "-n", ns)
+	if err != nil || !strings.Contains(table, healthy) {
+		t.Errorf("kubectl get rp lacks HEALTHY %s:\n%s", healthy, table)
+	}
+	wantStates := ""
+	for _, kv := range strings.Split(states, ",") {
+		_, st, _ := strings.Cut(kv, "=")
+		wantStates += st + ","
+	}
+	want := strings.Join([]string{healthy, primary, strings.TrimSuffix(wantStates, ",")}, " ")
+	if got := strings.Join(strings.Fields(out), " "); got != want {
+		t.Errorf("kubectl get rp %s: got %q, want %q", name, got, want)
+	}
 }
