@@ -26,6 +26,7 @@ type Metrics struct {
 	attempts        *prometheus.CounterVec
 	fallbacks       *prometheus.CounterVec
 	cost            *prometheus.CounterVec
+	softCap         *prometheus.CounterVec
 	upstreamLatency *prometheus.HistogramVec
 	addedLatency    *prometheus.HistogramVec
 	inflight        prometheus.Gauge
@@ -52,6 +53,8 @@ func NewMetrics(reg prometheus.Registerer, state func() routerconfig.RouterState
 			Help: "Fallbacks from one target to the next, by the reason the first one failed."}, []string{"route", "from", "to", "reason"}),
 		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmroute_cost_usd_total",
 			Help: "Cost of requests in USD (failed billed attempts included), by route and answering target."}, []string{"route", "target"}),
+		softCap: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmroute_soft_cap_exceeded_total",
+			Help: "Requests served by a target whose worst-case cost exceeded the route's soft cap, by route and target."}, []string{"route", "target"}),
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmroute_upstream_latency_seconds",
 			Help: "Duration of upstream attempts (to the first chunk for streams), by route and target.", Buckets: upstreamBuckets},
 			[]string{"route", "target"}),
@@ -67,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer, state func() routerconfig.RouterState
 		configLoadedAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "llmroute_config_loaded_timestamp_seconds",
 			Help: "Unix time the config in use was loaded."}),
 	}
-	reg.MustRegister(m.requests, m.attempts, m.fallbacks, m.cost, m.upstreamLatency, m.addedLatency, m.inflight,
+	reg.MustRegister(m.requests, m.attempts, m.fallbacks, m.cost, m.softCap, m.upstreamLatency, m.addedLatency, m.inflight,
 		m.reloads, m.configOK, m.configLoadedAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if state != nil {
@@ -92,6 +95,9 @@ func (m *Metrics) observe(route string, ev *decision.Event, added time.Duration,
 	}
 	if ev.Final.CostUSD > 0 && ev.Final.Target != "" {
 		m.cost.WithLabelValues(route, ev.Final.Target).Add(ev.Final.CostUSD)
+	}
+	if ev.Budget != nil && ev.Budget.SoftCapExceeded && ev.Final.Target != "" {
+		m.softCap.WithLabelValues(route, ev.Final.Target).Inc()
 	}
 	if addedKnown && route != unknownRoute {
 		m.addedLatency.WithLabelValues(route).Observe(max(added, 0).Seconds())
