@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/llmroute/llmroute/api/v1alpha1"
+	"github.com/llmroute/llmroute/internal/breaker"
 	"github.com/llmroute/llmroute/internal/catalog"
 )
 
@@ -64,24 +65,12 @@ type Capabilities struct {
 	Streaming        bool
 }
 
-// Breaker is the compiled circuit-breaker configuration.
-type Breaker struct {
-	FailureThreshold int
-	// FailureRatio is 0 when unset: only consecutive failures open the breaker.
-	FailureRatio float64
-	Window       time.Duration
-	CooldownBase time.Duration
-	CooldownMax  time.Duration
-	Multiplier   float64
-	Jitter       float64
-	ProbeTimeout time.Duration
-}
+// Breaker is the compiled circuit-breaker configuration: the breaker package's own Config (plain data), so the
+// engine hands it over without a field-by-field copy.
+type Breaker = breaker.Config
 
 // RetryBudget is the compiled retry-budget configuration.
-type RetryBudget struct {
-	Ratio        float64
-	MinPerSecond int
-}
+type RetryBudget = breaker.RetryBudgetConfig
 
 // FailOverSet holds the failure classes ("transient", "hard") and single reason codes that fail over to the
 // next target, sorted.

@@ -690,15 +690,8 @@ func (e *Engine) adapter(provider string) (providers.Adapter, error) {
 	return providers.For(provider)
 }
 
-// breakerConfig converts a compiled policy's breaker settings.
-func breakerConfig(b policy.Breaker) breaker.Config {
-	return breaker.Config{FailureThreshold: b.FailureThreshold, FailureRatio: b.FailureRatio, Window: b.Window,
-		CooldownBase: b.CooldownBase, CooldownMax: b.CooldownMax, Multiplier: b.Multiplier, Jitter: b.Jitter,
-		ProbeTimeout: b.ProbeTimeout}
-}
-
 func (e *Engine) breaker(t *policy.Target, p *policy.Policy) *breaker.Breaker {
-	return e.breakers.Get(t.ID, breakerConfig(p.Breaker))
+	return e.breakers.Get(t.ID, p.Breaker)
 }
 
 // budgetEntry is a policy's retry budget with the policy it was last configured from, so that a new snapshot
@@ -709,7 +702,7 @@ type budgetEntry struct {
 }
 
 func (e *Engine) budget(p *policy.Policy) *breaker.RetryBudget {
-	cfg := breaker.RetryBudgetConfig{Ratio: p.RetryBudget.Ratio, MinPerSecond: p.RetryBudget.MinPerSecond}
+	cfg := p.RetryBudget
 	if v, ok := e.budgets.Load(p.Name); ok {
 		be := v.(*budgetEntry)
 		if be.cfg == cfg {
