@@ -418,9 +418,8 @@ func setOutcomeHeaders(h http.Header, out *Outcome) {
 // formatCost prints at most 10 significant digits, so float sums such as 1.4000000000000001e-06 print as
 // 0.0000014 rather than carrying their rounding noise into a header.
 func formatCost(usd float64) string {
-	s := strconv.FormatFloat(usd, 'f', -1, 64)
 	if r, err := strconv.ParseFloat(strconv.FormatFloat(usd, 'g', 10, 64), 64); err == nil {
-		s = strconv.FormatFloat(r, 'f', -1, 64)
+		usd = r
 	}
-	return s
+	return strconv.FormatFloat(usd, 'f', -1, 64)
 }
