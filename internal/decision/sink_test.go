@@ -143,11 +143,60 @@ func TestJSONLinesKeepsFirstError(t *testing.T) {
 	sink := NewJSONLines(w)
 	sink.Record(ev("a"))
 	sink.Record(ev("b"))
-	if err := sink.Err(); err == nil || !strings.Contains(err.Error(), "write decision event a: disk full") {
+	if err := sink.Err(); err == nil || !strings.Contains(err.Error(), "write decision events: disk full") {
 		t.Fatalf("err = %v", err)
 	}
 	if w.n != 2 {
 		t.Fatalf("later events must still be attempted: %d writes", w.n)
+	}
+}
+
+// gateWriter blocks its first Write until released, and records every write.
+type gateWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	writes  [][]byte
+}
+
+func (w *gateWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	first := len(w.writes) == 0
+	w.writes = append(w.writes, bytes.Clone(p))
+	w.mu.Unlock()
+	if first {
+		close(w.entered)
+		<-w.release
+	}
+	return len(p), nil
+}
+
+// TestJSONLinesGroupCommit: events recorded while a write is in progress go out together in the next write, and
+// none is lost or split.
+func TestJSONLinesGroupCommit(t *testing.T) {
+	w := &gateWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	sink := NewJSONLines(w)
+	done := make(chan struct{})
+	go func() { sink.Record(ev("first")); close(done) }()
+	<-w.entered // the first Record is now inside Write
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() { sink.Record(ev(fmt.Sprintf("queued-%d", i))) })
+	}
+	wg.Wait() // they return at once: the first Record writes their lines
+	close(w.release)
+	<-done
+	if len(w.writes) != 2 {
+		t.Fatalf("%d writes, want 2 (one for the first event, one batch for the ten queued)", len(w.writes))
+	}
+	if n := bytes.Count(w.writes[1], []byte("\n")); n != 10 {
+		t.Fatalf("second write holds %d lines, want 10", n)
+	}
+	for _, l := range bytes.Split(bytes.TrimSuffix(w.writes[1], []byte("\n")), []byte("\n")) {
+		var e Event
+		if err := json.Unmarshal(l, &e); err != nil {
+			t.Fatalf("line is not one JSON event: %v: %s", err, l)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 
@@ -102,6 +103,12 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, ev)
 	}))
+	// Go's profiler, for "why is this sidecar using CPU": profiles hold stacks and sizes, never memory
+	// contents, so no key can leave through them; loopback only all the same.
+	mux.HandleFunc("GET /debug/pprof/", loopbackOnly(pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/profile", loopbackOnly(pprof.Profile))
+	mux.HandleFunc("GET /debug/pprof/trace", loopbackOnly(pprof.Trace))
+	mux.HandleFunc("GET /debug/pprof/symbol", loopbackOnly(pprof.Symbol))
 	return mux
 }
 
