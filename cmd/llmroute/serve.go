@@ -71,6 +71,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.DotEnv = keys.NewDotEnv(*envFile)
 	}
 	srv := router.NewServer(opts)
+	defer srv.Close() // writes the decision events still queued, after the drain below and before the file closes
 	rl := router.NewReloader(*configPath, srv, *reloadInterval)
 	// Refuse to start without a valid config: a router that answers 503 to everything is worse than one that
 	// fails its rollout.

@@ -1,9 +1,7 @@
 package decision
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -95,42 +93,6 @@ func TestRingConcurrent(t *testing.T) {
 	}
 }
 
-func TestJSONLines(t *testing.T) {
-	var buf bytes.Buffer
-	sink := NewJSONLines(&buf)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := range 50 {
-				e := fullEvent()
-				e.RequestID = fmt.Sprintf("%d-%d", g, i)
-				sink.Record(e)
-			}
-		})
-	}
-	wg.Wait()
-	sink.Record(nil)
-	if err := sink.Err(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(nil, 1<<20)
-	seen := map[string]bool{}
-	for sc.Scan() {
-		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("line is not one JSON event (interleaved?): %v: %s", err, sc.Bytes())
-		}
-		if e.Event != EventName {
-			t.Fatalf("event = %q", e.Event)
-		}
-		seen[e.RequestID] = true
-	}
-	if len(seen) != 400 {
-		t.Fatalf("got %d distinct events, want 400", len(seen))
-	}
-}
-
 type failWriter struct{ n int }
 
 func (w *failWriter) Write(p []byte) (int, error) {
@@ -138,11 +100,13 @@ func (w *failWriter) Write(p []byte) (int, error) {
 	return 0, errors.New("disk full")
 }
 
-func TestJSONLinesKeepsFirstError(t *testing.T) {
+func TestDecisionLogKeepsFirstError(t *testing.T) {
 	w := &failWriter{}
-	sink := NewJSONLines(w)
+	sink := NewBatchedJSONLines(w, 0)
 	sink.Record(ev("a"))
+	sink.Flush()
 	sink.Record(ev("b"))
+	sink.Close()
 	if err := sink.Err(); err == nil || !strings.Contains(err.Error(), "write decision events: disk full") {
 		t.Fatalf("err = %v", err)
 	}
@@ -151,60 +115,13 @@ func TestJSONLinesKeepsFirstError(t *testing.T) {
 	}
 }
 
-// gateWriter blocks its first Write until released, and records every write.
-type gateWriter struct {
-	entered chan struct{}
-	release chan struct{}
-	mu      sync.Mutex
-	writes  [][]byte
-}
-
-func (w *gateWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	first := len(w.writes) == 0
-	w.writes = append(w.writes, bytes.Clone(p))
-	w.mu.Unlock()
-	if first {
-		close(w.entered)
-		<-w.release
-	}
-	return len(p), nil
-}
-
-// TestJSONLinesGroupCommit: events recorded while a write is in progress go out together in the next write, and
-// none is lost or split.
-func TestJSONLinesGroupCommit(t *testing.T) {
-	w := &gateWriter{entered: make(chan struct{}), release: make(chan struct{})}
-	sink := NewJSONLines(w)
-	done := make(chan struct{})
-	go func() { sink.Record(ev("first")); close(done) }()
-	<-w.entered // the first Record is now inside Write
-	var wg sync.WaitGroup
-	for i := range 10 {
-		wg.Go(func() { sink.Record(ev(fmt.Sprintf("queued-%d", i))) })
-	}
-	wg.Wait() // they return at once: the first Record writes their lines
-	close(w.release)
-	<-done
-	if len(w.writes) != 2 {
-		t.Fatalf("%d writes, want 2 (one for the first event, one batch for the ten queued)", len(w.writes))
-	}
-	if n := bytes.Count(w.writes[1], []byte("\n")); n != 10 {
-		t.Fatalf("second write holds %d lines, want 10", n)
-	}
-	for _, l := range bytes.Split(bytes.TrimSuffix(w.writes[1], []byte("\n")), []byte("\n")) {
-		var e Event
-		if err := json.Unmarshal(l, &e); err != nil {
-			t.Fatalf("line is not one JSON event: %v: %s", err, l)
-		}
-	}
-}
-
 func TestMulti(t *testing.T) {
 	r1, r2 := NewRing(4), NewRing(4)
 	var buf bytes.Buffer
-	s := Multi(r1, nil, r2, NewJSONLines(&buf))
+	jl := NewBatchedJSONLines(&buf, 0)
+	s := Multi(r1, nil, r2, jl)
 	s.Record(ev("x"))
+	jl.Close()
 	if _, ok := r1.Get("x"); !ok {
 		t.Error("first sink missed the event")
 	}

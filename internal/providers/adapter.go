@@ -259,9 +259,14 @@ func newUpstreamError(provider string, resp *http.Response, key keys.Secret) *Up
 // errors are wrapped with %w so context and net errors stay visible to errors.Is and errors.As.
 func send(ctx context.Context, hc *http.Client, provider, url string, body any, key keys.Secret,
 	setAuth func(http.Header)) (*http.Response, error) {
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: encode request: %w", provider, err)
+	var payload []byte
+	if raw, ok := body.(json.RawMessage); ok {
+		payload = raw // already encoded: json.Marshal would only copy and re-validate it
+	} else {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("%s: encode request: %w", provider, err)
+		}
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
@@ -289,18 +294,24 @@ var defaultClient = NewHTTPClient(HTTPClientOptions{})
 // readJSON decodes a successful body into v, mapping anything unparsable to ErrMalformedResponse and read
 // failures (deadline, reset) to a wrapped transport error.
 func readJSON(provider string, resp *http.Response, v any) error {
+	_, err := readJSONBody(provider, resp, v)
+	return err
+}
+
+// readJSONBody is readJSON that also returns the body it decoded.
+func readJSONBody(provider string, resp *http.Response, v any) ([]byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
 	if err != nil {
-		return fmt.Errorf("%s: read response: %w", provider, err)
+		return nil, fmt.Errorf("%s: read response: %w", provider, err)
 	}
 	if len(body) > maxResponseBody {
-		return fmt.Errorf("%s: %w: body larger than %d bytes", provider, ErrMalformedResponse, maxResponseBody)
+		return nil, fmt.Errorf("%s: %w: body larger than %d bytes", provider, ErrMalformedResponse, maxResponseBody)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s: %w: %w", provider, ErrMalformedResponse, err)
+		return nil, fmt.Errorf("%s: %w: %w", provider, ErrMalformedResponse, err)
 	}
-	return nil
+	return body, nil
 }
 
 // malformed reports a 2xx body that parsed but is not a usable answer.

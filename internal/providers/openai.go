@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 )
 
 // OpenAIAdapter speaks the OpenAI chat-completions format, used by OpenAI and by compatible providers (groq,
@@ -21,14 +22,16 @@ func (a *OpenAIAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint, re
 	out := a.prepare(ep, req)
 	out.Stream = false
 	out.StreamOptions = nil // OpenAI rejects stream_options on a non-streaming request
-	resp, err := a.send(ctx, hc, ep, out)
+	resp, err := a.send(ctx, hc, ep, req, out)
 	if err != nil {
 		return nil, Usage{}, err
 	}
 	var cr ChatResponse
-	if err := readJSON(a.name(), resp, &cr); err != nil {
+	body, err := readJSONBody(a.name(), resp, &cr)
+	if err != nil {
 		return nil, Usage{}, err
 	}
+	cr.Raw = body
 	if cr.Choices == nil {
 		// A 200 without choices (an HTML error page that happens to be JSON, a proxy's {}) is not an answer.
 		return nil, Usage{}, malformed(a.name(), "no choices")
@@ -42,7 +45,7 @@ func (a *OpenAIAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpoint
 	out := a.prepare(ep, req)
 	out.Stream = true
 	out.StreamOptions = &StreamOptions{IncludeUsage: true}
-	resp, err := a.send(ctx, hc, ep, out) //nolint:bodyclose // the returned stream reader owns the body and closes it
+	resp, err := a.send(ctx, hc, ep, req, out) //nolint:bodyclose // the returned stream reader owns the body and closes it
 	if err != nil {
 		return nil, err
 	}
@@ -80,11 +83,53 @@ func (a *OpenAIAdapter) prepare(ep Endpoint, req *ChatRequest) *ChatRequest {
 	return &out
 }
 
-func (a *OpenAIAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (*http.Response, error) {
+// send posts out, the prepared copy of req. When req carries its raw body, that body is sent with only the
+// fields prepare changed rewritten in place.
+func (a *OpenAIAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, req, out *ChatRequest) (*http.Response, error) {
 	url := baseURL(ep, a.name()) + "/chat/completions"
-	return send(ctx, hc, a.name(), url, req, ep.Key, func(h http.Header) {
+	var body any = out
+	if req.Raw != nil {
+		if raw, ok := rewriteObject(req.Raw, rawEdits(req, out)); ok {
+			body = json.RawMessage(raw)
+		}
+	}
+	return send(ctx, hc, a.name(), url, body, ep.Key, func(h http.Header) {
 		h.Set("Authorization", "Bearer "+ep.Key.Reveal())
 	})
+}
+
+// rawEdits lists the top-level fields in which out, prepared from req, differs from it.
+func rawEdits(req, out *ChatRequest) []fieldEdit {
+	edits := make([]fieldEdit, 0, 5)
+	if out.Model != req.Model {
+		edits = append(edits, fieldEdit{"model", jsonString(out.Model)})
+	}
+	if e, ok := intEdit("max_tokens", req.MaxTokens, out.MaxTokens); ok {
+		edits = append(edits, e)
+	}
+	if e, ok := intEdit("max_completion_tokens", req.MaxCompletionTokens, out.MaxCompletionTokens); ok {
+		edits = append(edits, e)
+	}
+	if out.Stream {
+		edits = append(edits, fieldEdit{"stream", []byte("true")})
+	} else {
+		edits = append(edits, fieldEdit{"stream", nil})
+	}
+	if out.StreamOptions == nil {
+		edits = append(edits, fieldEdit{"stream_options", nil})
+	} else {
+		so, _ := json.Marshal(out.StreamOptions) // a struct of plain fields always encodes
+		edits = append(edits, fieldEdit{"stream_options", so})
+	}
+	return edits
+}
+
+// intEdit returns the edit for a token limit prepare changed; removing one is never needed.
+func intEdit(name string, before, after *int) (fieldEdit, bool) {
+	if after == nil || (before != nil && *before == *after) {
+		return fieldEdit{}, false
+	}
+	return fieldEdit{name, strconv.AppendInt(nil, int64(*after), 10)}, true
 }
 
 // openAIStream passes OpenAI chunks through, checking each parses and that [DONE] arrives.

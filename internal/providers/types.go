@@ -45,6 +45,12 @@ type ChatRequest struct {
 
 	// Extra holds the fields this struct does not model, as the client sent them.
 	Extra map[string]json.RawMessage `json:"-"`
+
+	// Raw, when set, is the JSON body this request was decoded from, unchanged. An OpenAI-compatible adapter
+	// then sends it with only the fields it rewrites replaced, instead of re-encoding the whole request: the
+	// target receives the client's bytes, and the router saves an encode per attempt. Whoever changes a typed
+	// field or Extra after decoding must set Raw to nil. Raw is never modified.
+	Raw []byte `json:"-"`
 }
 
 // chatRequestFields are the JSON names ChatRequest models; everything else goes to Extra.
@@ -394,6 +400,11 @@ type ChatResponse struct {
 	Choices           []Choice       `json:"choices"`
 	Usage             *ResponseUsage `json:"usage,omitempty"`
 	SystemFingerprint string         `json:"system_fingerprint,omitempty"`
+
+	// Raw, when set, is the provider's body this response was decoded from, already in this shape: the
+	// server sends it unchanged, so the client gets every field the provider returned (service_tier,
+	// annotations, ...) and the router saves an encode. Whoever changes a field must set Raw to nil.
+	Raw []byte `json:"-"`
 }
 
 // Choice is one completion choice.
@@ -509,58 +520,72 @@ func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMes
 // duplicate wins, values copied without surrounding whitespace). ok is false when data is not an object or
 // a field name has escapes or non-ASCII bytes; the caller then decodes the slow way.
 func scanExtra(data []byte, known []string) (all map[string]json.RawMessage, ok bool) {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return nil, false
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return nil, true
-	}
-	for i < len(data) {
-		if data[i] != '"' {
-			return nil, false
-		}
-		j := i + 1
-		for j < len(data) && data[j] != '"' {
-			if data[j] == '\\' || data[j] >= 0x80 {
-				return nil, false // escapes or non-ASCII: let encoding/json unescape and fix up the name
-			}
-			j++
-		}
-		if j >= len(data) {
-			return nil, false
-		}
-		name := data[i+1 : j]
-		i = skipSpace(data, j+1)
-		if i >= len(data) || data[i] != ':' {
-			return nil, false
-		}
-		i = skipSpace(data, i+1)
-		end, vok := skipValue(data, i)
-		if !vok {
-			return nil, false
-		}
+	ok = eachField(data, func(name []byte, start, end int) {
 		if !isKnown(name, known) {
 			if all == nil {
 				all = make(map[string]json.RawMessage)
 			}
-			all[string(name)] = append(json.RawMessage(nil), data[i:end]...)
+			all[string(name)] = append(json.RawMessage(nil), data[start:end]...)
 		}
+	})
+	if !ok {
+		return nil, false
+	}
+	return all, true
+}
+
+// eachField calls fn for every top-level field of data, a JSON object, with the field's name and the bounds
+// of its value. It returns false, possibly after some calls, when data is not an object it can scan: field
+// names with escapes or non-ASCII bytes are left to encoding/json, which unescapes them. This hand-written scan
+// exists because encoding/json has no way to visit an object's fields without decoding every value.
+func eachField(data []byte, fn func(name []byte, start, end int)) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return true
+	}
+	for i < len(data) {
+		if data[i] != '"' {
+			return false
+		}
+		j := i + 1
+		for j < len(data) && data[j] != '"' {
+			if data[j] == '\\' || data[j] >= 0x80 {
+				return false
+			}
+			j++
+		}
+		if j >= len(data) {
+			return false
+		}
+		name := data[i+1 : j]
+		i = skipSpace(data, j+1)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		i = skipSpace(data, i+1)
+		end, vok := skipValue(data, i)
+		if !vok {
+			return false
+		}
+		fn(name, i, end)
 		i = skipSpace(data, end)
 		if i >= len(data) {
-			return nil, false
+			return false
 		}
 		switch data[i] {
 		case ',':
 			i = skipSpace(data, i+1)
 		case '}':
-			return all, true
+			return true
 		default:
-			return nil, false
+			return false
 		}
 	}
-	return nil, false
+	return false
 }
 
 func isKnown(name []byte, known []string) bool {

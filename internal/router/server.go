@@ -54,7 +54,8 @@ type ServerOptions struct {
 	DotEnv *keys.DotEnv
 	// Env looks up environment variables for keys; nil means os.LookupEnv.
 	Env func(string) (string, bool)
-	// DecisionLog receives every decision event as a JSON line; nil for none.
+	// DecisionLog receives every decision event as a JSON line, written in batches from a goroutine of the
+	// server's (see FlushDecisionLog and Close); nil for none.
 	DecisionLog io.Writer
 	// RingSize is how many recent decision events /debug/decisions keeps; default DefaultRingSize.
 	RingSize int
@@ -87,7 +88,7 @@ type Server struct {
 	store    *keys.MemoryStore
 	dotenv   *keys.DotEnv
 	ring     *decision.Ring
-	jsonl    *decision.JSONLines
+	jsonl    *decision.BatchedJSONLines
 	registry *prometheus.Registry
 	metrics  *Metrics
 	log      *slog.Logger
@@ -151,7 +152,7 @@ func NewServer(opts ServerOptions) *Server {
 	s.ring = decision.NewRing(ringSize)
 	sinks := []decision.Sink{s.ring, opts.Sink}
 	if opts.DecisionLog != nil {
-		s.jsonl = decision.NewJSONLines(opts.DecisionLog)
+		s.jsonl = decision.NewBatchedJSONLines(opts.DecisionLog, 0)
 		sinks = append(sinks, s.jsonl)
 	}
 	hc := opts.HTTPClient
@@ -169,6 +170,21 @@ func NewServer(opts ServerOptions) *Server {
 	s.metrics = NewMetrics(s.registry, s.engine.State)
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s
+}
+
+// FlushDecisionLog returns once every decision event recorded so far is written to ServerOptions.DecisionLog.
+func (s *Server) FlushDecisionLog() {
+	if s.jsonl != nil {
+		s.jsonl.Flush()
+	}
+}
+
+// Close writes the decision events still queued and stops the decision log's writer; call it after the last
+// request (after Running.Shutdown). Events recorded afterwards are written at once.
+func (s *Server) Close() {
+	if s.jsonl != nil {
+		s.jsonl.Close()
+	}
 }
 
 // Engine returns the server's engine.
@@ -326,13 +342,16 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := new(providers.ChatRequest)
+	// The body outlives the pooled buffer: OpenAI-compatible targets are sent the client's bytes (req.Raw).
+	raw := bytes.Clone(buf.Bytes())
+	s.putBuf(buf)
 	// Calling the request's own decoder skips json.Unmarshal's extra validation pass over the whole body (the
 	// decoder validates it anyway). On failure json.Unmarshal runs after all, for its exact error message.
-	if err = req.UnmarshalJSON(buf.Bytes()); err != nil {
+	if err = req.UnmarshalJSON(raw); err != nil {
 		*req = providers.ChatRequest{}
-		err = json.Unmarshal(buf.Bytes(), req)
+		err = json.Unmarshal(raw, req)
 	}
-	s.putBuf(buf)
+	req.Raw = raw
 	if err != nil {
 		// The decoder's message names a field and a type, never a value, so it is safe to return.
 		writeError(w, http.StatusBadRequest, "invalid_request_error", faults.ReasonBadRequest,
@@ -390,7 +409,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
-	body, err := json.Marshal(out.Response)
+	body := out.Response.Raw
+	if body == nil {
+		body, err = json.Marshal(out.Response)
+	}
 	if err != nil {
 		writeError(w, http.StatusBadGateway, "api_error", faults.ReasonMalformedResponse, "could not encode the provider's response")
 		s.metrics.observe(route, out.Event, 0, false)

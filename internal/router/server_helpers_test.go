@@ -103,6 +103,7 @@ func newRig(t testing.TB, o rigOptions, targets ...target) *rig {
 		o.server(&opts)
 	}
 	r.srv = router.NewServer(opts)
+	t.Cleanup(r.srv.Close)
 	if !o.noConfig {
 		if err := r.srv.Apply("test", r.bundle(o)); err != nil {
 			t.Fatalf("apply: %v", err)

@@ -60,6 +60,7 @@ func TestCanaryKeyNeverLeaks(t *testing.T) {
 		_, body := r.get(p)
 		seen = append(seen, body)
 	}
+	r.srv.FlushDecisionLog()
 	seen = append(seen, r.logs.String(), r.decLog.String())
 	for _, ev := range r.srv.Ring().Recent(100) {
 		b, _ := json.Marshal(ev)
@@ -341,6 +342,7 @@ func TestClientCancelCancelsUpstream(t *testing.T) {
 		}
 		r.api.Client().CloseIdleConnections()
 		r.api.CloseClientConnections()
+		r.srv.Close()
 		for _, f := range r.fakes {
 			f.Close()
 		}
@@ -448,6 +450,7 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Errorf("recent %s", recent)
 	}
 	// Every request is one JSON line in the decision log.
+	r.srv.FlushDecisionLog()
 	lines := strings.Split(strings.TrimSpace(r.decLog.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], id) {
 		t.Errorf("decision log lines %d: %s", len(lines), r.decLog.String())

@@ -47,6 +47,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 64, "clients of the max-throughput run")
 	failoverDur := flag.Duration("failover", 10*time.Second, "duration of each failover run (0 skips them)")
 	binary := flag.String("llmroute", "", "llmroute binary; default: go build ./cmd/llmroute")
+	flag.Var(&llmrouteEnv, "llmroute-env", "NAME=VALUE added to llmroute's environment only (repeatable), for experiments")
 	flag.Parse()
 	var err error
 	switch *mode {
@@ -118,6 +119,14 @@ func runProxy(upstream string) error {
 	return nil
 }
 
+// llmrouteEnv is added to the environment of the llmroute processes only.
+var llmrouteEnv envList
+
+type envList []string
+
+func (e *envList) String() string     { return strings.Join(*e, " ") }
+func (e *envList) Set(v string) error { *e = append(*e, v); return nil }
+
 // child is a process started by the bench.
 type child struct {
 	cmd   *exec.Cmd
@@ -126,8 +135,11 @@ type child struct {
 }
 
 // startChild starts a process and waits for its READY line (or, for llmroute, for /readyz).
-func startChild(name string, args []string, waitReady bool) (*child, error) {
+func startChild(name string, args []string, waitReady bool, env ...string) (*child, error) {
 	cmd := exec.Command(name, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = io.Discard
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -323,7 +335,7 @@ func runBench(cfg benchConfig) error {
 
 func startLLMRoute(bin, manifest, tmp, apiPort, adminPort string) (*child, string, error) {
 	c, err := startChild(bin, []string{"serve", "--config", manifest, "--listen", "127.0.0.1:" + apiPort,
-		"--admin-listen", "127.0.0.1:" + adminPort, "--decision-log", filepath.Join(tmp, "decisions-"+apiPort+".jsonl")}, false)
+		"--admin-listen", "127.0.0.1:" + adminPort, "--decision-log", filepath.Join(tmp, "decisions-"+apiPort+".jsonl")}, false, llmrouteEnv...)
 	if err != nil {
 		return nil, "", err
 	}

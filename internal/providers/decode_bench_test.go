@@ -1,0 +1,51 @@
+package providers_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/llmroute/llmroute/internal/providers"
+)
+
+const benchBody = `{"model":"chat","max_tokens":64,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benefits of routing requests across providers in one line."}]}`
+
+const benchResponse = `{"id":"chatcmpl-abc123","object":"chat.completion","created":1732500000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Routing across providers keeps answers flowing when one degrades, at a known cost.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":28,"completion_tokens":16,"total_tokens":44,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},"system_fingerprint":"fp_0123456789"}`
+
+func BenchmarkDecodeChatRequest(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var r providers.ChatRequest
+		if err := r.UnmarshalJSON([]byte(benchBody)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodePlainRequest(b *testing.B) {
+	type msg struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	type req struct {
+		Model     string `json:"model"`
+		MaxTokens *int   `json:"max_tokens"`
+		Messages  []msg  `json:"messages"`
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var r req
+		if err := json.Unmarshal([]byte(benchBody), &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeChatResponse(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var r providers.ChatResponse
+		if err := json.Unmarshal([]byte(benchResponse), &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
