@@ -158,7 +158,7 @@ func (p *openAIProto) appendHead(b []byte, c *call, res *result, object string) 
 	b = strconv.AppendInt(b, time.Now().Unix(), 10)
 	b = append(b, `,"model":`...)
 	b = appendString(b, c.model)
-	return append(b, `,"system_fingerprint":"fp_fake"`...)
+	return append(b, `,"service_tier":"default","system_fingerprint":"fp_fake"`...)
 }
 
 func (p *openAIProto) appendUsage(b []byte, res *result) []byte {

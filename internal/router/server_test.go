@@ -244,3 +244,30 @@ func TestModelsListsRoutes(t *testing.T) {
 		t.Errorf("models %v", ids)
 	}
 }
+
+// TestOpenAICompatiblePassThrough: an OpenAI-compatible target receives the client's own bytes with only the
+// model rewritten, and the client receives the provider's body with every field it sent (service_tier here,
+// which the router does not model); a translated provider's answer is the router's own encoding.
+func TestOpenAICompatiblePassThrough(t *testing.T) {
+	r := newRig(t, rigOptions{}, openaiTarget)
+	const body = `{"model":"chat",  "seed":7,"messages":[{"role":"user","content":"pass me through","x_vendor":{"a":[1, 2]}}],"metadata":{"k":"v"}}`
+	resp, out := r.rawPost("/v1/chat/completions", body, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, out)
+	}
+	sent := string(r.fakes["oai"].LastRequest().Body)
+	// The output bound the plan priced becomes an explicit limit, appended.
+	want := `{"model":"gpt-4o-mini","seed":7,"messages":[{"role":"user","content":"pass me through","x_vendor":{"a":[1, 2]}}],"metadata":{"k":"v"},"max_completion_tokens":16384}`
+	if sent != want {
+		t.Errorf("upstream received\n%s\nwant\n%s", sent, want)
+	}
+	if !strings.Contains(out, `"service_tier":"default"`) || !strings.Contains(out, `"content":"fake reply to: pass me through"`) {
+		t.Errorf("client did not get the provider's body: %s", out)
+	}
+
+	ra := newRig(t, rigOptions{}, anthropicTarget)
+	resp, out = ra.rawPost("/v1/chat/completions", body, nil)
+	if resp.StatusCode != http.StatusOK || strings.Contains(out, "service_tier") || !strings.Contains(out, `"object":"chat.completion"`) {
+		t.Errorf("translated answer %d: %s", resp.StatusCode, out)
+	}
+}
