@@ -1,7 +1,6 @@
 package decision
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -150,7 +149,7 @@ func (b *BatchedJSONLines) write(batch []*Event) {
 	defer b.writeMu.Unlock()
 	buf := b.buf[:0]
 	for _, e := range batch {
-		line, err := json.Marshal(e)
+		line, err := e.encode()
 		if err != nil {
 			b.setErr(fmt.Errorf("encode decision event %s: %w", e.RequestID, err))
 			continue

@@ -529,9 +529,10 @@ func closedLoop(client *http.Client, ep endpoint, c int, d time.Duration) result
 // failoverRuns breaks the primary of a route (503, then hanging) under 100 RPS, with a healthy secondary.
 func failoverRuns(client *http.Client, self, bin, tmp string, d time.Duration) error {
 	fmt.Printf("\n## Failover at 100 RPS for %s (primary broken, healthy secondary)\n\n", d)
-	fmt.Println("| primary | client requests | errors | primary requests / client request (last 2 s) | primary requests total | failed-over requests | failed-over p50 | failed-over p99 | all p50 | all p99 |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for i, fault := range []string{"503", "hang"} {
+	fmt.Println("| primary | client requests | errors | primary requests / client request (last 2 s) | primary requests total | failed-over requests | failed-over p50 | failed-over p99 | all p50 | all p99 | p50 last 2 s | added p50 vs healthy (last 2 s) |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var healthyTail time.Duration
+	for i, fault := range []string{"none", "503", "hang"} {
 		primary, err := startChild(self, []string{"-mode=fake", "-fault=" + fault}, true)
 		if err != nil {
 			return err
@@ -553,14 +554,20 @@ func failoverRuns(client *http.Client, self, bin, tmp string, d time.Duration) e
 		}
 		statsURL := "http://" + primary.ready[1]
 		row := failoverRun(client, endpoint{url: apiURL, model: "chat"}, statsURL, d)
-		fmt.Printf("| %s | %d | %d | %.4f | %d | %d | %s | %s | %s | %s |\n", fault, row.sent, row.errors, row.primaryPerReqTail,
+		added := ""
+		if fault == "none" {
+			healthyTail = row.tail.p(50)
+		} else {
+			added = fmtDur(row.tail.p(50) - healthyTail)
+		}
+		fmt.Printf("| %s | %d | %d | %.4f | %d | %d | %s | %s | %s | %s | %s | %s |\n", fault, row.sent, row.errors, row.primaryPerReqTail,
 			row.primaryTotal, len(row.failedOver.lat), fmtDur(row.failedOver.p(50)), fmtDur(row.failedOver.p(99)),
-			fmtDur(row.all.p(50)), fmtDur(row.all.p(99)))
+			fmtDur(row.all.p(50)), fmtDur(row.all.p(99)), fmtDur(row.tail.p(50)), added)
 		lr.stop()
 		primary.stop()
 		secondary.stop()
 	}
-	fmt.Println("\n(The breaker opens after failureThreshold=3 consecutive failures; later primary requests are the half-open probes after each cooldown.)")
+	fmt.Println("\n(none: both targets healthy, the baseline. The breaker opens after failureThreshold=3 consecutive failures; later primary requests are the half-open probes after each cooldown. \"last 2 s\" is the last 200 requests, long after the breaker opened.)")
 	return nil
 }
 
@@ -569,6 +576,7 @@ type failoverRow struct {
 	primaryTotal      int64
 	primaryPerReqTail float64
 	failedOver, all   result
+	tail              result // the requests of the last 2 s
 }
 
 func primaryCount(statsURL string) int64 {
@@ -612,6 +620,9 @@ func failoverRun(client *http.Client, ep endpoint, statsURL string, d time.Durat
 				return
 			}
 			row.all.lat = append(row.all.lat, lat)
+			if i >= tailFrom {
+				row.tail.lat = append(row.tail.lat, lat)
+			}
 			if h.Get("x-llmroute-attempts") != "1" {
 				row.failedOver.lat = append(row.failedOver.lat, lat)
 			}
@@ -624,6 +635,7 @@ func failoverRun(client *http.Client, ep endpoint, statsURL string, d time.Durat
 	}
 	slices.Sort(row.all.lat)
 	slices.Sort(row.failedOver.lat)
+	slices.Sort(row.tail.lat)
 	return row
 }
 
