@@ -99,7 +99,7 @@ func TestAnthropicClientPerProvider(t *testing.T) {
 					t.Errorf("content %q in %d blocks", got, len(msg.Content))
 				}
 				if msg.Type != "message" || msg.Role != "assistant" || msg.StopReason != anthropic.StopReasonEndTurn ||
-					!strings.HasPrefix(msg.ID, "msg_") || string(msg.Model) != tg.model {
+					!strings.HasPrefix(msg.ID, "msg_") || msg.Model != tg.model {
 					t.Errorf("message %s %s %s %s %s", msg.Type, msg.Role, msg.StopReason, msg.ID, msg.Model)
 				}
 				if msg.Usage.InputTokens == 0 || msg.Usage.OutputTokens == 0 {
