@@ -29,6 +29,9 @@ import (
 //     within [0, 1], as Anthropic requires), metadata.user_id → user, stream (with usage requested, so the cost
 //     of a stream is known), output_config.format json_schema → response_format json_schema.
 //
+// A final assistant turn (prefill) is passed on as the last message: Anthropic targets continue it, other
+// providers answer after it, as the OpenAI shape has no notion of continuing a turn.
+//
 // Fields ignored because they are hints whose absence cannot make an answer wrong: top_k (no equivalent in the
 // neutral request; a sampling detail), service_tier, speed, output_config.effort, diagnostics, and cache_control
 // wherever it appears (prompt caching is the provider's business; cached tokens are still reported in usage).
