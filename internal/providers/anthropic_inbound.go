@@ -687,6 +687,9 @@ func (e *AnthropicStreamEncoder) Start(buf []byte, first *StreamChunk, u Usage) 
 
 // Chunk appends the events of one chunk. Usage-only chunks add nothing: the usage goes into message_delta.
 func (e *AnthropicStreamEncoder) Chunk(buf []byte, c *StreamChunk) ([]byte, error) {
+	if c == nil {
+		return buf, nil
+	}
 	var err error
 	for i := range c.Choices {
 		ch := &c.Choices[i]

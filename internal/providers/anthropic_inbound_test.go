@@ -467,6 +467,10 @@ func TestAnthropicStreamEncoderErrors(t *testing.T) {
 	if _, err := enc.Finish(buf, providers.Usage{}); !errors.Is(err, providers.ErrMalformedResponse) || !strings.Contains(err.Error(), `"lookup"`) {
 		t.Errorf("truncated arguments: err = %v", err)
 	}
+	// A nil chunk adds nothing rather than panicking.
+	if out, err := enc.Chunk(nil, nil); err != nil || len(out) != 0 {
+		t.Errorf("nil chunk: %q %v", out, err)
+	}
 	// Fragments of a call whose block already stopped cannot be placed.
 	enc = providers.NewAnthropicStreamEncoder("r", "m")
 	buf, _ = enc.Start(nil, tc(0, "a", "first", `{}`), providers.Usage{})
