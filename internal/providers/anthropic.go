@@ -95,7 +95,9 @@ type anthropicResponse struct {
 	Model      string             `json:"model"`
 	Content    []anthropicContent `json:"content"`
 	StopReason string             `json:"stop_reason"`
-	Usage      anthropicUsage     `json:"usage"`
+	// StopSequence names the stop sequence that matched when StopReason is stop_sequence.
+	StopSequence *string        `json:"stop_sequence"`
+	Usage        anthropicUsage `json:"usage"`
 }
 
 type anthropicContent struct {
@@ -161,8 +163,9 @@ func (a *AnthropicAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint,
 	}
 	return &ChatResponse{
 		ID: ar.ID, Object: ObjectChatCompletion, Created: nowUnix(), Model: ar.Model,
-		Choices: []Choice{{Index: 0, Message: msg, FinishReason: anthropicFinish(ar.StopReason)}},
-		Usage:   usage.OpenAI(),
+		Choices: []Choice{{Index: 0, Message: msg, FinishReason: anthropicFinish(ar.StopReason),
+			StopSequence: matchedStop(ar.StopReason, ar.StopSequence)}},
+		Usage: usage.OpenAI(),
 	}, usage, nil
 }
 
@@ -198,6 +201,14 @@ func anthropicFinish(reason string) string {
 		return FinishContentFilter
 	}
 	return FinishStop // end_turn, stop_sequence, pause_turn
+}
+
+// matchedStop returns the stop sequence that ended an answer, "" unless the stop reason says one did.
+func matchedStop(reason string, seq *string) string {
+	if reason != "stop_sequence" || seq == nil {
+		return ""
+	}
+	return *seq
 }
 
 // compactArgs re-encodes a tool input object as the compact JSON string OpenAI uses for arguments.
@@ -401,10 +412,11 @@ type anthropicEvent struct {
 	Index        int                `json:"index"`
 	ContentBlock *anthropicContent  `json:"content_block"`
 	Delta        *struct {
-		Type        string `json:"type"`
-		Text        string `json:"text"`
-		PartialJSON string `json:"partial_json"`
-		StopReason  string `json:"stop_reason"`
+		Type         string  `json:"type"`
+		Text         string  `json:"text"`
+		PartialJSON  string  `json:"partial_json"`
+		StopReason   string  `json:"stop_reason"`
+		StopSequence *string `json:"stop_sequence"`
 	} `json:"delta"`
 	Usage *anthropicUsage `json:"usage"`
 	Error *struct {
@@ -478,7 +490,9 @@ func (s *anthropicStream) Next() (*StreamChunk, error) {
 				s.mergeUsage(*e.Usage)
 			}
 			if e.Delta != nil && e.Delta.StopReason != "" {
-				return s.chunk(Delta{}, ptr(anthropicFinish(e.Delta.StopReason))), nil
+				c := s.chunk(Delta{}, ptr(anthropicFinish(e.Delta.StopReason)))
+				c.Choices[0].StopSequence = matchedStop(e.Delta.StopReason, e.Delta.StopSequence)
+				return c, nil
 			}
 		case "message_stop":
 			s.stopped = true

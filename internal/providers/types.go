@@ -413,6 +413,11 @@ type Choice struct {
 	Message      ResponseMessage `json:"message"`
 	FinishReason string          `json:"finish_reason"`
 	Logprobs     json.RawMessage `json:"logprobs,omitempty"`
+
+	// StopSequence is the stop sequence that ended the answer, when the provider says which (Anthropic does;
+	// OpenAI and Gemini do not). The OpenAI shape has no field for it, so it is not serialized; the Anthropic
+	// Messages endpoint reports it as stop_sequence.
+	StopSequence string `json:"-"`
 }
 
 // ResponseMessage is the assistant message of a choice. Content is nil (JSON null) when the model only called
@@ -476,6 +481,9 @@ type ChunkChoice struct {
 	Index        int     `json:"index"`
 	Delta        Delta   `json:"delta"`
 	FinishReason *string `json:"finish_reason"`
+
+	// StopSequence is Choice.StopSequence for the chunk that carries the finish reason; not serialized.
+	StopSequence string `json:"-"`
 }
 
 // Delta is the incremental part of a streamed assistant message.

@@ -244,10 +244,11 @@ func (s *Server) ConfigStatus() ConfigStatus {
 	return s.status
 }
 
-// Handler returns the client-facing API: POST /v1/chat/completions and GET /v1/models.
+// Handler returns the client-facing API: POST /v1/chat/completions, POST /v1/messages and GET /v1/models.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	mux.HandleFunc("POST /v1/messages", s.handleMessages)
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found_error", faults.ReasonBadRequest,

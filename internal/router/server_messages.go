@@ -1,0 +1,238 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/llmroute/llmroute/internal/decision"
+	"github.com/llmroute/llmroute/internal/faults"
+	"github.com/llmroute/llmroute/internal/keys"
+	"github.com/llmroute/llmroute/internal/providers"
+)
+
+// headerAnthropicRequestID repeats the request id under the name Anthropic uses, so the Anthropic SDKs show it
+// in their errors.
+const headerAnthropicRequestID = "request-id"
+
+// anthropicAPIError is the Anthropic error body. Code carries the llmroute reason code, as code does in the
+// OpenAI shape; Anthropic's SDKs ignore the extra field.
+type anthropicAPIError struct {
+	Type      string                `json:"type"`
+	Error     anthropicAPIErrorBody `json:"error"`
+	RequestID string                `json:"request_id,omitempty"`
+}
+
+type anthropicAPIErrorBody struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+	Code    string `json:"code"`
+}
+
+// anthropicErrorType maps an HTTP status to the Anthropic error type SDKs switch on. The statuses are the ones
+// chat completions answers with; only the type names differ.
+func anthropicErrorType(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusForbidden:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case http.StatusServiceUnavailable, 529:
+		// No target could answer (all down, excluded or out of attempts): Anthropic's retryable "try later".
+		return "overloaded_error"
+	case http.StatusGatewayTimeout:
+		return "timeout_error"
+	}
+	if status >= 400 && status < 500 {
+		return "invalid_request_error"
+	}
+	return "api_error"
+}
+
+func anthropicErrorJSON(typ string, code faults.Reason, msg, requestID string) []byte {
+	body, _ := json.Marshal(anthropicAPIError{Type: "error", RequestID: requestID,
+		Error: anthropicAPIErrorBody{Type: typ, Message: msg, Code: string(code)}})
+	return body
+}
+
+// writeAnthropicError answers with the Anthropic error shape; code is the llmroute reason code and msg must be
+// sanitized already.
+func writeAnthropicError(w http.ResponseWriter, status int, code faults.Reason, msg string) {
+	body := anthropicErrorJSON(anthropicErrorType(status), code, msg, w.Header().Get(HeaderRequestID))
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// handleMessages serves POST /v1/messages, Anthropic's Messages API. The request is translated into the same
+// neutral request chat completions decodes (providers.DecodeAnthropicRequest documents what is translated,
+// ignored and refused), so routing, failover, keys, the decision event and the metrics are exactly those of
+// handleChat; only the wire shapes of the answer, the stream and the errors differ.
+func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.metrics.inflight.Inc()
+	defer s.metrics.inflight.Dec()
+	id := decision.NewRequestID()
+	w.Header().Set(HeaderRequestID, id)
+	w.Header().Set(headerAnthropicRequestID, id)
+	rc := http.NewResponseController(w)
+
+	buf, err := s.readBody(w, r, rc)
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			writeAnthropicError(w, http.StatusRequestEntityTooLarge, faults.ReasonBadRequest,
+				fmt.Sprintf("request body exceeds %d bytes", s.maxBody))
+			return
+		}
+		writeAnthropicError(w, http.StatusBadRequest, faults.ReasonBadRequest, "could not read the request body")
+		return
+	}
+	req, err := providers.DecodeAnthropicRequest(buf.Bytes())
+	s.putBuf(buf)
+	if err != nil {
+		// Decoder messages name fields and JSON kinds, never values; Sanitize still bounds and cleans them.
+		writeAnthropicError(w, http.StatusBadRequest, faults.ReasonBadRequest, faults.Sanitize(err.Error(), nil))
+		return
+	}
+	snap := s.snap.Load()
+	if snap == nil {
+		writeAnthropicError(w, http.StatusServiceUnavailable, faults.ReasonNoEligibleTarget, "the router has no config loaded yet")
+		return
+	}
+	in := &Inbound{RequestID: id, Route: req.Model, Req: req, Stream: req.Stream}
+	var redact []string
+	if v := r.Header.Get(HeaderProviderKey); v != "" {
+		k := keys.NewSecret(v)
+		in.KeyOverride = &k
+		redact = []string{k.Reveal()}
+		// Nothing downstream (logs, panics printing the request) may see it again.
+		r.Header.Del(HeaderProviderKey)
+	}
+	route := unknownRoute
+	if p, ok := snap.Policy(req.Model); ok {
+		route = p.Name
+	}
+	if in.Stream {
+		// As in handleChat: without full duplex, Go's HTTP/1 server may close the request body's connection
+		// state when the response starts, which truncated streams behind keep-alive proxies.
+		_ = rc.EnableFullDuplex()
+	}
+	timer := &upstreamTimer{}
+	ctx := withUpstreamTimer(r.Context(), timer)
+	out := s.engine.Execute(ctx, snap, in)
+
+	setOutcomeHeaders(w.Header(), out)
+	if out.Err != nil {
+		e := out.Err
+		msg := e.Message
+		if e.Upstream != nil {
+			if m := e.Upstream.Message(); m != "" {
+				msg = m
+			}
+		}
+		w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
+		writeAnthropicError(w, e.HTTPStatus, e.Reason, faults.Sanitize(msg, redact))
+		s.metrics.observe(route, out.Event, 0, false)
+		return
+	}
+	if out.Stream != nil {
+		s.writeMessagesStream(r.Context(), w, rc, out, req.Model, route, id, start, timer, redact)
+		return
+	}
+	w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
+	body, err := providers.MarshalAnthropicMessage(out.Response, id, req.Model)
+	if err != nil {
+		// The provider answered (and billed), so the decision event says ok; the answer just cannot be put in
+		// Anthropic's shape (tool arguments that are not a JSON object). Saying so beats dropping the call.
+		s.log.Warn("answer not expressible as an Anthropic message", "request_id", id, "route", route,
+			"error", faults.Sanitize(err.Error(), redact))
+		writeAnthropicError(w, http.StatusBadGateway, faults.ReasonMalformedResponse,
+			"the provider's answer cannot be expressed as an Anthropic message: "+faults.Sanitize(err.Error(), redact))
+		s.metrics.observe(route, out.Event, 0, false)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	s.metrics.observe(route, out.Event, time.Since(start)-timer.total(), true)
+}
+
+// writeMessagesStream relays an open upstream stream as Anthropic server-sent events, following writeStream:
+// failover is over once the engine read the first chunk, so a later failure (upstream, client write, or an
+// answer Anthropic's shape cannot carry) ends the stream with an explicit error event and no message_stop,
+// and the decision event records stream_interrupted. The cost is sent as an HTTP trailer.
+func (s *Server) writeMessagesStream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, out *Outcome,
+	model, route, requestID string, start time.Time, timer *upstreamTimer, redact []string) {
+	stream := out.Stream
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the whole answer
+	h.Set("Trailer", HeaderCostUSD)
+	w.WriteHeader(http.StatusOK)
+
+	send := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("write to client: %w", err)
+		}
+		return rc.Flush()
+	}
+
+	enc := providers.NewAnthropicStreamEncoder(requestID, model)
+	// The usage known after the first chunk (an Anthropic upstream's input tokens) goes into message_start.
+	buf, streamErr := enc.Start(nil, out.FirstChunk, stream.Usage())
+	if streamErr == nil {
+		streamErr = send(buf)
+	}
+	added := time.Since(start) - timer.total()
+	for streamErr == nil {
+		chunk, err := stream.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			streamErr = err
+			break
+		}
+		if buf, streamErr = enc.Chunk(buf[:0], chunk); streamErr == nil {
+			streamErr = send(buf)
+		}
+	}
+	_ = stream.Close()
+	usage := stream.Usage()
+	if streamErr == nil {
+		buf, streamErr = enc.Finish(buf[:0], usage)
+	}
+	out.Finish(usage, streamErr)
+	w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
+	if streamErr == nil {
+		_ = send(buf)
+	} else if ctx.Err() == nil {
+		// The client is still there: tell it, in Anthropic's error event, that the answer is incomplete. The
+		// reason code leads the message because SDKs surface only type and message.
+		msg := string(faults.ReasonStreamInterrupted) + ": the upstream stream was interrupted after the response " +
+			"started; the answer is incomplete: " + faults.Sanitize(streamErr.Error(), redact)
+		ev := append([]byte("event: error\ndata: "), anthropicErrorJSON("api_error", faults.ReasonStreamInterrupted, msg, requestID)...)
+		_ = send(append(ev, "\n\n"...))
+	}
+	s.metrics.observe(route, out.Event, added, true)
+}
