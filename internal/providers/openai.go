@@ -80,6 +80,12 @@ func (a *OpenAIAdapter) prepare(ep Endpoint, req *ChatRequest) *ChatRequest {
 			out.MaxTokens = ptr(ep.MaxTokens)
 		}
 	}
+	if req.Raw == nil && a.name() == ProviderOpenAI && out.MaxTokens != nil && out.MaxCompletionTokens == nil {
+		// A request translated from another wire format (Anthropic's max_tokens): the field name is the
+		// router's choice, and OpenAI's reasoning models accept only max_completion_tokens. A client's own
+		// OpenAI body (Raw) keeps the field it chose.
+		out.MaxCompletionTokens, out.MaxTokens = out.MaxTokens, nil
+	}
 	return &out
 }
 

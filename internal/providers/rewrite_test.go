@@ -49,6 +49,16 @@ func TestRawPassThroughMatchesReencoding(t *testing.T) {
 				for _, stream := range []bool{false, true} {
 					raw, viaRaw := sendBoth(t, provider, body, maxTokens, stream, true)
 					_, viaEncode := sendBoth(t, provider, body, maxTokens, stream, false)
+					if provider == "openai" {
+						// Without Raw the request counts as translated, and OpenAI then gets max_completion_tokens
+						// (TestTranslatedMaxTokensBecomesMaxCompletionTokensForOpenAI); compare the rest.
+						for _, m := range []map[string]any{viaRaw, viaEncode} {
+							if v, ok := m["max_tokens"]; ok && m["max_completion_tokens"] == nil {
+								m["max_completion_tokens"] = v
+								delete(m, "max_tokens")
+							}
+						}
+					}
 					if !reflect.DeepEqual(viaRaw, viaEncode) {
 						t.Errorf("%s/%s/max=%d/stream=%v: raw path sent %+v\nre-encoding sends %+v\nraw body %s",
 							name, provider, maxTokens, stream, viaRaw, viaEncode, raw)
@@ -98,4 +108,31 @@ func sendBoth(t *testing.T, provider, body string, maxTokens int, stream, withRa
 		t.Fatalf("adapter changed the request's raw body")
 	}
 	return u.sentBody(t)
+}
+
+// TestTranslatedMaxTokensBecomesMaxCompletionTokensForOpenAI: a request that did not come as an OpenAI body
+// (no Raw: translated from Anthropic's Messages API) asks OpenAI with max_completion_tokens, which its
+// reasoning models require; other compatible providers keep max_tokens, and a client's own body keeps its field.
+func TestTranslatedMaxTokensBecomesMaxCompletionTokensForOpenAI(t *testing.T) {
+	const body = `{"model":"p","max_tokens":100,"messages":[{"role":"user","content":"x"}]}`
+	for _, tc := range []struct {
+		provider string
+		raw      bool
+		field    string
+	}{{"openai", false, "max_completion_tokens"}, {"mistral", false, "max_tokens"}, {"openai", true, "max_tokens"}} {
+		req := mustRequest(t, body)
+		if tc.raw {
+			req.Raw = []byte(body)
+		}
+		u := newUpstream(t, 200, "application/json", `{"choices":[]}`)
+		a, _ := providers.For(tc.provider)
+		if _, _, err := a.Do(bg, nil, endpoint(u, "m"), req); err != nil {
+			t.Fatal(err)
+		}
+		sent := u.sent(t)
+		other := map[string]string{"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}[tc.field]
+		if sent[tc.field] != 100.0 || sent[other] != nil {
+			t.Errorf("%s raw=%v: sent %v, want only %s", tc.provider, tc.raw, sent, tc.field)
+		}
+	}
 }

@@ -489,6 +489,10 @@ func TestMessagesCanaryKeyNeverLeaks(t *testing.T) {
 			_, body := r.get(p)
 			seen = append(seen, body)
 		}
+		r.srv.FlushDecisionLog()
+		if !strings.Contains(r.decLog.String(), `"event":"route_decision"`) {
+			t.Error("the decision log is empty: the canary search would prove nothing there")
+		}
 		seen = append(seen, r.logs.String(), r.decLog.String())
 		for _, ev := range r.srv.Ring().Recent(100) {
 			b, _ := json.Marshal(ev)
