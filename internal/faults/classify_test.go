@@ -310,7 +310,7 @@ func TestEnum(t *testing.T) {
 		"content_filtered", "context_too_large", "malformed_response", "over_hard_cost_cap", "unknown_price",
 		"unbounded_output", "over_latency_sla", "missing_capability", "breaker_open", "quarantined", "already_tried",
 		"retry_budget_exhausted", "deadline_exceeded", "stream_interrupted", "usage_outlier", "no_eligible_target",
-		"fallback_succeeded", "ok", "key_unavailable"}
+		"fallback_succeeded", "ok", "key_unavailable", "router_overloaded"}
 	all := AllReasons()
 	if len(all) != len(want) {
 		t.Fatalf("AllReasons has %d reasons, want %d", len(all), len(want))

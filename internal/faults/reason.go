@@ -98,6 +98,9 @@ const (
 	ReasonOK Reason = "ok"
 	// ReasonKeyUnavailable (local): no key could be resolved for the target.
 	ReasonKeyUnavailable Reason = "key_unavailable"
+	// ReasonRouterOverloaded (local): the router was already serving its limit of requests (serve
+	// --max-in-flight), so it refused this one with 503 and Retry-After before reading it.
+	ReasonRouterOverloaded Reason = "router_overloaded"
 )
 
 // classes is the single source of truth for the enum: a reason is valid exactly when it has an entry.
@@ -130,6 +133,7 @@ var classes = map[Reason]Class{
 	ReasonUsageOutlier:         ClassLocal,
 	ReasonNoEligibleTarget:     ClassLocal,
 	ReasonKeyUnavailable:       ClassLocal,
+	ReasonRouterOverloaded:     ClassLocal,
 	ReasonFallbackSucceeded:    "",
 	ReasonOK:                   "",
 }

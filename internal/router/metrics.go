@@ -30,6 +30,7 @@ type Metrics struct {
 	upstreamLatency *prometheus.HistogramVec
 	addedLatency    *prometheus.HistogramVec
 	inflight        prometheus.Gauge
+	shed            prometheus.Counter
 	reloads         *prometheus.CounterVec
 	configOK        prometheus.Gauge
 	configLoadedAt  prometheus.Gauge
@@ -63,6 +64,8 @@ func NewMetrics(reg prometheus.Registerer, state func() routerconfig.RouterState
 			Buckets: addedBuckets}, []string{"route"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "llmroute_inflight_requests",
 			Help: "Client requests being served, streams included."}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "llmroute_requests_shed_total",
+			Help: "Client requests refused with 503 router_overloaded because the in-flight limit (serve --max-in-flight) was reached."}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmroute_config_reloads_total",
 			Help: "Config loads by result (ok, error). On error the last good config stays in use."}, []string{"result"}),
 		configOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "llmroute_config_last_reload_ok",
@@ -71,7 +74,7 @@ func NewMetrics(reg prometheus.Registerer, state func() routerconfig.RouterState
 			Help: "Unix time the config in use was loaded."}),
 	}
 	reg.MustRegister(m.requests, m.attempts, m.fallbacks, m.cost, m.softCap, m.upstreamLatency, m.addedLatency, m.inflight,
-		m.reloads, m.configOK, m.configLoadedAt,
+		m.shed, m.reloads, m.configOK, m.configLoadedAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if state != nil {
 		reg.MustRegister(&breakerCollector{state: state})

@@ -42,6 +42,10 @@ const (
 	DefaultRingSize           = 1024
 	DefaultBodyReadTimeout    = 30 * time.Second
 	DefaultStreamWriteTimeout = 30 * time.Second
+	// DefaultMaxInFlight bounds the client requests served at once. Past it the router answers 503 at once,
+	// so an overload sheds work instead of queueing it until memory and latency explode: at about 45 KiB per
+	// request in flight (connections, buffers, goroutines) the limit keeps the router near 25 MiB of them.
+	DefaultMaxInFlight = 512
 )
 
 // ServerOptions configures a Server. Zero fields take working defaults.
@@ -75,6 +79,10 @@ type ServerOptions struct {
 	Logger *slog.Logger
 	// Router names this router in /v1/state (for example the pod name).
 	Router string
+	// MaxInFlight bounds the client requests (POST /v1/chat/completions and /v1/messages, streams included)
+	// served at once; more get 503 with code router_overloaded and Retry-After: 1. Zero means
+	// DefaultMaxInFlight, a negative value no limit.
+	MaxInFlight int
 	// Sink, when set, also receives every decision event (tests).
 	Sink decision.Sink
 }
@@ -94,6 +102,8 @@ type Server struct {
 	log      *slog.Logger
 
 	maxBody            int64
+	maxInFlight        int64
+	inFlight           atomic.Int64
 	bodyReadTimeout    time.Duration
 	streamWriteTimeout time.Duration
 
@@ -138,6 +148,12 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
+	}
+	switch {
+	case opts.MaxInFlight == 0:
+		s.maxInFlight = DefaultMaxInFlight
+	case opts.MaxInFlight > 0:
+		s.maxInFlight = int64(opts.MaxInFlight)
 	}
 	if s.bodyReadTimeout <= 0 {
 		s.bodyReadTimeout = DefaultBodyReadTimeout
@@ -247,14 +263,40 @@ func (s *Server) ConfigStatus() ConfigStatus {
 // Handler returns the client-facing API: POST /v1/chat/completions, POST /v1/messages and GET /v1/models.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
-	mux.HandleFunc("POST /v1/messages", s.handleMessages)
+	mux.HandleFunc("POST /v1/chat/completions", s.limited(s.handleChat, func(w http.ResponseWriter, msg string) {
+		writeError(w, http.StatusServiceUnavailable, "api_error", faults.ReasonRouterOverloaded, msg)
+	}))
+	mux.HandleFunc("POST /v1/messages", s.limited(s.handleMessages, func(w http.ResponseWriter, msg string) {
+		writeAnthropicError(w, http.StatusServiceUnavailable, faults.ReasonRouterOverloaded, msg)
+	}))
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found_error", faults.ReasonBadRequest,
 			"no such endpoint: "+r.Method+" "+faults.Sanitize(r.URL.Path, nil))
 	})
 	return mux
+}
+
+// limited admits a request to h only while fewer than maxInFlight are being served; otherwise refuse answers
+// 503 with Retry-After before anything is read. The refusal costs a few microseconds, so an overloaded router
+// keeps serving what it can instead of queueing everything.
+func (s *Server) limited(h http.HandlerFunc, refuse func(w http.ResponseWriter, msg string)) http.HandlerFunc {
+	if s.maxInFlight <= 0 {
+		return h
+	}
+	msg := fmt.Sprintf("the router is serving its limit of %d requests at once (llmroute serve --max-in-flight); retry shortly", s.maxInFlight)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.inFlight.Add(1) > s.maxInFlight {
+			s.inFlight.Add(-1)
+			s.metrics.shed.Inc()
+			w.Header().Set(HeaderRequestID, decision.NewRequestID())
+			w.Header().Set("Retry-After", "1")
+			refuse(w, msg)
+			return
+		}
+		defer s.inFlight.Add(-1)
+		h(w, r)
+	}
 }
 
 // apiError is the OpenAI error body.

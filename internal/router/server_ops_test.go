@@ -456,3 +456,57 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Errorf("decision log lines %d: %s", len(lines), r.decLog.String())
 	}
 }
+
+// TestInFlightLimitSheds: with MaxInFlight requests being served, the next one on either API gets 503
+// router_overloaded with Retry-After at once, without reaching a provider, and is counted; once the slot
+// frees, requests are served again.
+func TestInFlightLimitSheds(t *testing.T) {
+	r := newRig(t, rigOptions{server: func(o *router.ServerOptions) { o.MaxInFlight = 1 }},
+		withFault(openaiTarget, fakeprovider.Fault{Hang: true}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.api.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"chat","messages":[{"role":"user","content":"hang"}]}`))
+		if resp, err := r.api.Client().Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, "the first request upstream", func() bool { return r.fakes["oai"].InFlight() == 1 })
+
+	resp, body := r.rawPost("/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"x"}]}`, nil)
+	if _, code, _ := errorBody(t, body); resp.StatusCode != http.StatusServiceUnavailable || code != "router_overloaded" ||
+		resp.Header.Get("Retry-After") != "1" || resp.Header.Get(router.HeaderRequestID) == "" {
+		t.Errorf("chat over the limit: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	resp, body = r.rawPost("/v1/messages", `{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"x"}]}`, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"type":"overloaded_error"`) ||
+		!strings.Contains(body, `"code":"router_overloaded"`) {
+		t.Errorf("messages over the limit: %d %s", resp.StatusCode, body)
+	}
+	if f := r.fakes["oai"]; f.Calls() != 0 || f.InFlight() != 1 {
+		t.Errorf("refused requests reached the provider: %d calls, %d in flight", f.Calls(), f.InFlight())
+	}
+	if _, m := r.get("/metrics"); !strings.Contains(m, "llmroute_requests_shed_total 2") {
+		t.Errorf("shed requests not counted:\n%s", grepLines(m, "shed"))
+	}
+
+	cancel()
+	<-done
+	r.fakes["oai"].SetFault(fakeprovider.Fault{})
+	waitFor(t, "the slot to free", func() bool {
+		resp, _ := r.rawPost("/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"x"}]}`, nil)
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

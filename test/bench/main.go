@@ -190,6 +190,12 @@ func (c *child) stop() {
 	}
 }
 
+// resetPeakRSS restarts a process's VmHWM from its current RSS (Linux clear_refs 5), so each step reports its
+// own peak rather than the peak of every step before it.
+func resetPeakRSS(pid int) {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
 // procStats reads a process's CPU time (user+system) and peak RSS (VmHWM) from /proc.
 func procStats(pid int) (cpu time.Duration, hwmKB int64) {
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
@@ -299,8 +305,8 @@ func runBench(cfg benchConfig) error {
 	}
 
 	fmt.Printf("\n## Fixed rate (open loop, %s per step, %d repeats interleaved; latency from scheduled send)\n\n", cfg.step, cfg.repeat)
-	fmt.Println("| rate | target | achieved RPS | errors | p50 | p99 | added p50 vs direct | added p99 vs direct | CPU/req (server) |")
-	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| rate | target | achieved RPS | errors | p50 | p99 | added p50 vs direct | added p99 vs direct | CPU/req (server) | peak RSS (server) |")
+	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, rate := range append(slices.Clone(cfg.rates), 0) {
 		direct := merge(results[key{"direct", rate}])
 		for _, ep := range eps {
@@ -313,16 +319,12 @@ func runBench(cfg benchConfig) error {
 			if ep.name != "direct" {
 				added50, added99 = fmtDur(m.p(50)-direct.p(50)), fmtDur(m.p(99)-direct.p(99))
 			}
-			fmt.Printf("| %s | %s | %.0f | %d | %s | %s | %s | %s | %s |\n", label, ep.name, m.rps(), m.errors,
-				fmtDur(m.p(50)), fmtDur(m.p(99)), added50, added99, fmtDur(m.cpuPerReq()))
+			fmt.Printf("| %s | %s | %.0f | %d | %s | %s | %s | %s | %s | %.1f MiB |\n", label, ep.name, m.rps(), m.errors,
+				fmtDur(m.p(50)), fmtDur(m.p(99)), added50, added99, fmtDur(m.cpuPerReq()), float64(m.hwmKB)/1024)
 		}
 	}
-	fmt.Println("\n## Peak RSS (VmHWM) after all runs\n\n| process | peak RSS |\n|---|---:|")
-	for _, ep := range eps {
-		_, hwm := procStats(ep.pid)
-		fmt.Printf("| %s | %.1f MiB |\n", ep.name, float64(hwm)/1024)
-	}
-	fmt.Println("\n(direct's CPU and RSS are the fake provider's own; the proxy and llmroute rows are the hop alone.)")
+	fmt.Println("\n(Peak RSS is the process's VmHWM during that step, reset before each step; the highest over the repeats." +
+		" direct's CPU and RSS are the fake provider's own; the proxy and llmroute rows are the hop alone.)")
 
 	if cfg.failover > 0 {
 		lr.stop()
@@ -381,6 +383,7 @@ type result struct {
 	elapsed time.Duration
 	cpu     time.Duration
 	count   int
+	hwmKB   int64 // peak RSS during the run
 }
 
 func merge(rs []result) result {
@@ -391,6 +394,7 @@ func merge(rs []result) result {
 		m.elapsed += r.elapsed
 		m.cpu += r.cpu
 		m.count += r.count
+		m.hwmKB = max(m.hwmKB, r.hwmKB)
 	}
 	slices.Sort(m.lat)
 	return m
@@ -455,6 +459,7 @@ func fixedRate(client *http.Client, ep endpoint, rate int, d time.Duration) resu
 	ok := make([]bool, n)
 	var wg sync.WaitGroup
 	var inflight atomic.Int64
+	resetPeakRSS(ep.pid)
 	cpu0, _ := procStats(ep.pid)
 	start := time.Now()
 	for i := 0; i < n; i++ {
@@ -476,8 +481,8 @@ func fixedRate(client *http.Client, ep endpoint, rate int, d time.Duration) resu
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu1, _ := procStats(ep.pid)
-	r := result{elapsed: elapsed, cpu: cpu1 - cpu0, count: n}
+	cpu1, hwm := procStats(ep.pid)
+	r := result{elapsed: elapsed, cpu: cpu1 - cpu0, count: n, hwmKB: hwm}
 	for i := range n {
 		if ok[i] {
 			r.lat = append(r.lat, lat[i])
@@ -493,6 +498,7 @@ func fixedRate(client *http.Client, ep endpoint, rate int, d time.Duration) resu
 func closedLoop(client *http.Client, ep endpoint, c int, d time.Duration) result {
 	var mu sync.Mutex
 	var r result
+	resetPeakRSS(ep.pid)
 	cpu0, _ := procStats(ep.pid)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -520,8 +526,8 @@ func closedLoop(client *http.Client, ep endpoint, c int, d time.Duration) result
 	}
 	wg.Wait()
 	r.elapsed = time.Since(start)
-	cpu1, _ := procStats(ep.pid)
-	r.cpu, r.count = cpu1-cpu0, len(r.lat)+r.errors
+	cpu1, hwm := procStats(ep.pid)
+	r.cpu, r.count, r.hwmKB = cpu1-cpu0, len(r.lat)+r.errors, hwm
 	slices.Sort(r.lat)
 	return r
 }
