@@ -10,16 +10,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/llmroute/llmroute/internal/keys"
 	"github.com/llmroute/llmroute/internal/router"
 )
-
-// defaultGCPercent is serve's GOGC when the environment does not set one.
-const defaultGCPercent = 400
 
 func init() {
 	commands["serve"] = func(args []string) int {
@@ -49,16 +45,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	maxBody := fs.Int64("max-body-bytes", router.DefaultMaxBodyBytes, "largest accepted request body")
 	name := fs.String("name", os.Getenv("HOSTNAME"), "router name reported on /v1/state")
 	maxInFlight := fs.Int("max-in-flight", router.DefaultMaxInFlight, "client requests served at once (streams included); more get 503 router_overloaded; 0 for no limit")
-	gcPercent := fs.Int("gc-percent", defaultGCPercent, "Go GC target percentage (GOGC), used when the GOGC environment variable is unset")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if _, set := os.LookupEnv("GOGC"); !set {
-		// The router's live heap is a few MiB, so Go's default GOGC=100 collects several times a second under
-		// load, and every allocation during marking pays for it: GOGC=400 cut CPU per request by about 10% on
-		// the loopback bench for a few MiB more heap. A memory limit (GOMEMLIMIT, for example the container's
-		// limit) still bounds the heap when it is set.
-		debug.SetGCPercent(*gcPercent)
 	}
 	if *configPath == "" {
 		return errors.New("--config is required")
