@@ -323,7 +323,7 @@ func runBench(cfg benchConfig) error {
 				fmtDur(m.p(50)), fmtDur(m.p(99)), added50, added99, fmtDur(m.cpuPerReq()), float64(m.hwmKB)/1024)
 		}
 	}
-	fmt.Println("\n(Peak RSS is the process's VmHWM during that step, reset before each step; the highest over the repeats." +
+	fmt.Println("\n(Peak RSS is the process's VmHWM during that step of the first repeat, reset before each step." +
 		" direct's CPU and RSS are the fake provider's own; the proxy and llmroute rows are the hop alone.)")
 
 	if cfg.failover > 0 {
@@ -394,7 +394,11 @@ func merge(rs []result) result {
 		m.elapsed += r.elapsed
 		m.cpu += r.cpu
 		m.count += r.count
-		m.hwmKB = max(m.hwmKB, r.hwmKB)
+	}
+	if len(rs) > 0 {
+		// The first repeat's: later repeats start with whatever RSS an earlier overload step left behind
+		// (Go returns freed memory to the OS only gradually), which is not this step's load.
+		m.hwmKB = rs[0].hwmKB
 	}
 	slices.Sort(m.lat)
 	return m
