@@ -294,14 +294,19 @@ var defaultClient = NewHTTPClient(HTTPClientOptions{})
 // readJSON decodes a successful body into v, mapping anything unparsable to ErrMalformedResponse and read
 // failures (deadline, reset) to a wrapped transport error.
 func readJSON(provider string, resp *http.Response, v any) error {
-	_, err := readJSONBody(provider, resp, v)
+	defer resp.Body.Close()
+	_, err := decodeBody(provider, resp.Body, v)
 	return err
 }
 
 // readJSONBody is readJSON that also returns the body it decoded.
 func readJSONBody(provider string, resp *http.Response, v any) ([]byte, error) {
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	return decodeBody(provider, resp.Body, v)
+}
+
+func decodeBody(provider string, r io.Reader, v any) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: read response: %w", provider, err)
 	}

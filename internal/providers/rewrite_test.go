@@ -104,7 +104,7 @@ func sendBoth(t *testing.T, provider, body string, maxTokens int, stream, withRa
 	} else if _, _, err := a.Do(bg, nil, ep, req); err != nil {
 		t.Fatal(err)
 	}
-	if withRaw && !(string(req.Raw) == body) {
+	if withRaw && string(req.Raw) != body {
 		t.Fatalf("adapter changed the request's raw body")
 	}
 	return u.sentBody(t)
