@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -156,6 +157,12 @@ func LoadManifestsDetail(path string) (*Manifests, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Hold the validators for the whole load: every document shares one build (see validators).
+	vs, err := validators()
+	if err != nil {
+		return nil, err
+	}
+	defer runtime.KeepAlive(vs)
 	m := &Manifests{}
 	var (
 		errs     []error

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"weak"
 
 	apiextensionsinternal "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -40,19 +41,32 @@ type crdValidator struct {
 	cel        *cel.Validator
 }
 
-// validators are built once, on first use: compiling the CEL rules takes tens of milliseconds, which a hot
-// reload should not pay each time.
-var validators = sync.OnceValues(func() ([2]*crdValidator, error) {
-	var out [2]*crdValidator
+// The validators are held weakly: building them (compiling the CEL rules) takes tens of milliseconds, which
+// the documents of one load share, while keeping them between loads would pin a few MiB of schema and CEL
+// state in a sidecar whose config changes rarely. A load holds them strongly (LoadManifestsDetail), so they
+// live exactly as long as someone validates.
+var (
+	validatorsMu   sync.Mutex
+	validatorsWeak weak.Pointer[[2]*crdValidator]
+)
+
+func validators() (*[2]*crdValidator, error) {
+	validatorsMu.Lock()
+	defer validatorsMu.Unlock()
+	if vs := validatorsWeak.Value(); vs != nil {
+		return vs, nil
+	}
+	out := new([2]*crdValidator)
 	for i, raw := range [][]byte{crd.RoutePolicies, crd.ProviderKeys} {
 		v, err := newCRDValidator(raw)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		out[i] = v
 	}
+	validatorsWeak = weak.Make(out)
 	return out, nil
-})
+}
 
 func newCRDValidator(raw []byte) (*crdValidator, error) {
 	var def apiextensionsv1.CustomResourceDefinition
