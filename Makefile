@@ -44,7 +44,7 @@ test-envtest: k8s-binaries ## Tests against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) $(GO) test -count=1 ./test/crd/... ./test/chart/... ./internal/controller/... ./internal/webhook/...
 
 .PHONY: bench
-bench: ## Go benchmarks of the hot paths, then the loopback load run (direct vs reverse proxy vs llmroute; ~5 min).
+bench: ## Go benchmarks of the hot paths, then the loopback load run (direct vs reverse proxy vs llmroute; ~7 min).
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/... ./internal/breaker/... ./internal/router/...
 	$(GO) run ./test/bench
 

@@ -9,8 +9,8 @@
 // (503, then hanging) under 100 RPS and reports how many requests still reach it and what failed-over
 // requests cost in latency.
 //
-// Run: go run ./test/bench [-step 5s] [-repeat 2] [-rates 200,500,1000,2000,4000]. The defaults finish in
-// about four minutes; every loop is bounded in time and count, and no address outside 127.0.0.1 is used.
+// Run: go run ./test/bench [-step 5s] [-repeat 3] [-rates 200,500,1000,2000,4000]. The defaults finish in
+// about five and a half minutes; every loop is bounded in time and count, and no address outside 127.0.0.1 is used.
 package main
 
 import (
@@ -42,7 +42,7 @@ func main() {
 	fault := flag.String("fault", "none", "fake mode: none, 503 or hang")
 	upstream := flag.String("upstream", "", "proxy mode: upstream base URL")
 	step := flag.Duration("step", 5*time.Second, "duration of each fixed-rate step and of each max-throughput run")
-	repeat := flag.Int("repeat", 2, "how many times the interleaved series is repeated")
+	repeat := flag.Int("repeat", 3, "how many times the interleaved series is repeated")
 	rates := flag.String("rates", "200,500,1000,2000,4000", "fixed request rates (RPS)")
 	concurrency := flag.Int("concurrency", 64, "clients of the max-throughput run")
 	failoverDur := flag.Duration("failover", 10*time.Second, "duration of each failover run (0 skips them)")
