@@ -124,6 +124,18 @@ func (e *RouteError) Error() string {
 	return string(e.Reason) + ": " + e.Message
 }
 
+// clientMessage is the message a client is shown: the provider's own for an upstream error that carries one,
+// else Message; sanitized, with the values in redact (a request's own key) removed.
+func (e *RouteError) clientMessage(redact []string) string {
+	msg := e.Message
+	if e.Upstream != nil {
+		if m := e.Upstream.Message(); m != "" {
+			msg = m
+		}
+	}
+	return faults.Sanitize(msg, redact)
+}
+
 // NewEngine returns an Engine.
 func NewEngine(opts EngineOptions) *Engine {
 	e := &Engine{hc: opts.HTTPClient, sink: opts.Sink, now: opts.Now, seed: opts.Seed, breakers: opts.Breakers,

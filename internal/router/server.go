@@ -376,12 +376,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 
 	buf, err := s.readBody(w, r, rc)
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", faults.ReasonBadRequest,
-				fmt.Sprintf("request body exceeds %d bytes", s.maxBody))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "invalid_request_error", faults.ReasonBadRequest, "could not read the request body")
+		status, msg := s.bodyError(err)
+		writeError(w, status, "invalid_request_error", faults.ReasonBadRequest, msg)
 		return
 	}
 	req := new(providers.ChatRequest)
@@ -411,39 +407,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "api_error", faults.ReasonNoEligibleTarget, "the router has no config loaded yet")
 		return
 	}
-	in := &Inbound{RequestID: id, Route: req.Model, Req: req, Stream: req.Stream}
-	var redact []string
-	if v := r.Header.Get(HeaderProviderKey); v != "" {
-		k := keys.NewSecret(v)
-		in.KeyOverride = &k
-		redact = []string{k.Reveal()}
-		// Nothing downstream (logs, panics printing the request) may see it again.
-		r.Header.Del(HeaderProviderKey)
-	}
-	route := unknownRoute
-	if p, ok := snap.Policy(req.Model); ok {
-		route = p.Name
-	}
-	if in.Stream {
-		// Without full duplex, Go's HTTP/1 server may close the request body's connection state when the
-		// response starts; behind a keep-alive reverse proxy that truncated a fraction of streams.
-		_ = rc.EnableFullDuplex()
-	}
-	timer := &upstreamTimer{}
-	ctx := withUpstreamTimer(r.Context(), timer)
-	out := s.engine.Execute(ctx, snap, in)
-
-	setOutcomeHeaders(w.Header(), out)
-	if out.Err != nil {
-		e := out.Err
-		msg := e.Message
-		if e.Upstream != nil {
-			if m := e.Upstream.Message(); m != "" {
-				msg = m
-			}
-		}
+	out, route, redact, timer := s.dispatch(w, r, rc, snap, id, req)
+	if e := out.Err; e != nil {
 		w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
-		writeError(w, e.HTTPStatus, e.Type, e.Reason, faults.Sanitize(msg, redact))
+		writeError(w, e.HTTPStatus, e.Type, e.Reason, e.clientMessage(redact))
 		s.metrics.observe(route, out.Event, 0, false)
 		return
 	}
@@ -467,6 +434,42 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	s.metrics.observe(route, out.Event, time.Since(start)-timer.total(), true)
+}
+
+// bodyError maps a readBody error to the status and message the client gets.
+func (s *Server) bodyError(err error) (int, string) {
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", s.maxBody)
+	}
+	return http.StatusBadRequest, "could not read the request body"
+}
+
+// dispatch routes a decoded request, whichever API it came in on: it takes the request key override off the
+// request (nothing downstream, logs or panics printing the request, may see it again; its value is returned in
+// redact for sanitizing messages), enables full duplex for streams, times upstream I/O, runs the engine and sets
+// the routing headers.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, snap *Snapshot, id string,
+	req *providers.ChatRequest) (out *Outcome, route string, redact []string, timer *upstreamTimer) {
+	in := &Inbound{RequestID: id, Route: req.Model, Req: req, Stream: req.Stream}
+	if v := r.Header.Get(HeaderProviderKey); v != "" {
+		k := keys.NewSecret(v)
+		in.KeyOverride = &k
+		redact = []string{k.Reveal()}
+		r.Header.Del(HeaderProviderKey)
+	}
+	route = unknownRoute
+	if p, ok := snap.Policy(req.Model); ok {
+		route = p.Name
+	}
+	if in.Stream {
+		// Without full duplex, Go's HTTP/1 server may close the request body's connection state when the
+		// response starts; behind a keep-alive reverse proxy that truncated a fraction of streams.
+		_ = rc.EnableFullDuplex()
+	}
+	timer = &upstreamTimer{}
+	out = s.engine.Execute(withUpstreamTimer(r.Context(), timer), snap, in)
+	setOutcomeHeaders(w.Header(), out)
+	return out, route, redact, timer
 }
 
 // setOutcomeHeaders sets the routing headers every answer carries once the engine ran.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/llmroute/llmroute/internal/decision"
 	"github.com/llmroute/llmroute/internal/faults"
-	"github.com/llmroute/llmroute/internal/keys"
 	"github.com/llmroute/llmroute/internal/providers"
 )
 
@@ -92,12 +91,8 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 
 	buf, err := s.readBody(w, r, rc)
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			writeAnthropicError(w, http.StatusRequestEntityTooLarge, faults.ReasonBadRequest,
-				fmt.Sprintf("request body exceeds %d bytes", s.maxBody))
-			return
-		}
-		writeAnthropicError(w, http.StatusBadRequest, faults.ReasonBadRequest, "could not read the request body")
+		status, msg := s.bodyError(err)
+		writeAnthropicError(w, status, faults.ReasonBadRequest, msg)
 		return
 	}
 	req, err := providers.DecodeAnthropicRequest(buf.Bytes())
@@ -112,39 +107,10 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		writeAnthropicError(w, http.StatusServiceUnavailable, faults.ReasonNoEligibleTarget, "the router has no config loaded yet")
 		return
 	}
-	in := &Inbound{RequestID: id, Route: req.Model, Req: req, Stream: req.Stream}
-	var redact []string
-	if v := r.Header.Get(HeaderProviderKey); v != "" {
-		k := keys.NewSecret(v)
-		in.KeyOverride = &k
-		redact = []string{k.Reveal()}
-		// Nothing downstream (logs, panics printing the request) may see it again.
-		r.Header.Del(HeaderProviderKey)
-	}
-	route := unknownRoute
-	if p, ok := snap.Policy(req.Model); ok {
-		route = p.Name
-	}
-	if in.Stream {
-		// As in handleChat: without full duplex, Go's HTTP/1 server may close the request body's connection
-		// state when the response starts, which truncated streams behind keep-alive proxies.
-		_ = rc.EnableFullDuplex()
-	}
-	timer := &upstreamTimer{}
-	ctx := withUpstreamTimer(r.Context(), timer)
-	out := s.engine.Execute(ctx, snap, in)
-
-	setOutcomeHeaders(w.Header(), out)
-	if out.Err != nil {
-		e := out.Err
-		msg := e.Message
-		if e.Upstream != nil {
-			if m := e.Upstream.Message(); m != "" {
-				msg = m
-			}
-		}
+	out, route, redact, timer := s.dispatch(w, r, rc, snap, id, req)
+	if e := out.Err; e != nil {
 		w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
-		writeAnthropicError(w, e.HTTPStatus, e.Reason, faults.Sanitize(msg, redact))
+		writeAnthropicError(w, e.HTTPStatus, e.Reason, e.clientMessage(redact))
 		s.metrics.observe(route, out.Event, 0, false)
 		return
 	}
