@@ -49,3 +49,20 @@ func BenchmarkDecodeChatResponse(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeResponseHead(b *testing.B) {
+	type head struct {
+		Choices []struct {
+			Index        int    `json:"index"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+		Usage *providers.ResponseUsage `json:"usage"`
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var r head
+		if err := json.Unmarshal([]byte(benchResponse), &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
