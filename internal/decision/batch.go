@@ -42,7 +42,8 @@ type BatchedJSONLines struct {
 	closed  bool
 	err     error
 
-	wake    chan struct{} // the first event of a batch, or a full batch, or Flush
+	wake    chan struct{} // the first event of a batch, or a full batch
+	flush   chan struct{} // Flush: write now, without waiting for the interval
 	stop    chan struct{}
 	done    chan struct{}
 	writeMu sync.Mutex // serialises write: the goroutine, then Record calls after Close
@@ -55,7 +56,7 @@ func NewBatchedJSONLines(w io.Writer, interval time.Duration) *BatchedJSONLines 
 		interval = DefaultBatchInterval
 	}
 	b := &BatchedJSONLines{w: w, interval: interval, size: DefaultBatchSize,
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), flush: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	b.drained = sync.NewCond(&b.mu)
 	go b.run()
 	return b
@@ -84,9 +85,12 @@ func (b *BatchedJSONLines) Record(e *Event) {
 	}
 }
 
-func (b *BatchedJSONLines) signal() {
+func (b *BatchedJSONLines) signal() { notify(b.wake) }
+
+// notify sends on a channel of capacity 1 unless a notification is already pending.
+func notify(c chan struct{}) {
 	select {
-	case b.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -98,13 +102,16 @@ func (b *BatchedJSONLines) run() {
 	timer := time.NewTimer(b.interval)
 	timer.Stop()
 	for {
+		flushNow := false
 		select {
 		case <-b.stop:
 			b.writeQueued()
 			return
 		case <-b.wake:
+		case <-b.flush:
+			flushNow = true
 		}
-		if b.pending() < b.size {
+		if !flushNow && b.pending() < b.size {
 			timer.Reset(b.interval)
 			select {
 			case <-b.stop:
@@ -112,6 +119,8 @@ func (b *BatchedJSONLines) run() {
 				b.writeQueued()
 				return
 			case <-b.wake:
+				timer.Stop()
+			case <-b.flush:
 				timer.Stop()
 			case <-timer.C:
 			}
@@ -183,7 +192,7 @@ func (b *BatchedJSONLines) Flush() {
 	target := b.queued
 	for b.wrote < target && !b.closed {
 		b.mu.Unlock()
-		b.signal()
+		notify(b.flush)
 		b.mu.Lock()
 		if b.wrote < target && !b.closed {
 			b.drained.Wait()

@@ -190,3 +190,21 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// TestBatchedFlushDoesNotWaitForTheInterval: Flush writes at once, whatever the interval.
+func TestBatchedFlushDoesNotWaitForTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &writeLog{}
+		b := NewBatchedJSONLines(w, time.Hour)
+		defer b.Close()
+		b.Record(ev("a"))
+		start := time.Now()
+		b.Flush()
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("Flush waited %s of fake time", waited)
+		}
+		if ids := lineIDs(t, w.snapshot()); len(ids) != 1 {
+			t.Fatalf("after Flush: %v", ids)
+		}
+	})
+}
