@@ -181,6 +181,8 @@ type Breaker struct {
 	retryFloor     time.Time // latest Retry-After deadline since the last success
 	lastReason     faults.Reason
 	lastTransition time.Time
+	watchers       map[uint64]func() // OnOpen callbacks of attempts in flight
+	nextWatch      uint64
 	keyFP          string // fingerprint of the key currently in use, as last reported
 	quarantinedFP  string
 	win            window // attempts (a) and failures (b) while closed, for FailureRatio
@@ -321,6 +323,32 @@ func (b *Breaker) transition(to kind, at time.Time) {
 	b.gen++
 	b.lastTransition = at
 	b.word.Store(b.gen<<2 | uint64(to))
+	if to == open || to == quarantined {
+		for id, f := range b.watchers {
+			delete(b.watchers, id)
+			f()
+		}
+	}
+}
+
+// OnOpen registers f to be called once, when the breaker next opens or quarantines its target, so that an
+// attempt still waiting on a target that has just been declared broken stops waiting instead of running out its
+// timeout. It returns the function that unregisters f; call it when the attempt ends. f runs with the breaker's
+// lock held: it must be quick and must not call the breaker (a context's cancel function is the intended use).
+func (b *Breaker) OnOpen(f func()) (stop func()) {
+	b.mu.Lock()
+	if b.watchers == nil {
+		b.watchers = make(map[uint64]func())
+	}
+	b.nextWatch++
+	id := b.nextWatch
+	b.watchers[id] = f
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.watchers, id)
+		b.mu.Unlock()
+	}
 }
 
 // expireProbe fails a probe that outlived its timeout, dated at its deadline rather than at the time someone

@@ -644,3 +644,32 @@ func BenchmarkAllowParallel(b *testing.B) {
 		})
 	})
 }
+
+// TestOnOpenFiresOnceWhenTheBreakerOpensOrQuarantines: callbacks of attempts in flight run exactly once, when
+// the breaker opens or quarantines; an unregistered one never runs; successes and sub-threshold failures run none.
+func TestOnOpenFiresOnceWhenTheBreakerOpensOrQuarantines(t *testing.T) {
+	b := New(testConfig(), WithRand(noJitter))
+	var fired, gone int
+	b.OnOpen(func() { fired++ })
+	stop := b.OnOpen(func() { gone++ })
+	stop()
+	failN(t, b, testConfig().FailureThreshold-1, timeout)
+	p, _, _ := b.Allow()
+	b.Record(p, true, faults.Result{Reason: faults.ReasonOK})
+	if fired != 0 {
+		t.Fatalf("fired %d times before the breaker opened", fired)
+	}
+	failN(t, b, testConfig().FailureThreshold, timeout)
+	if fired != 1 || gone != 0 {
+		t.Fatalf("fired %d times (want 1), unregistered callback ran %d times", fired, gone)
+	}
+
+	q := New(testConfig(), WithRand(noJitter))
+	quarantined := 0
+	q.OnOpen(func() { quarantined++ })
+	p, _, _ = q.Allow()
+	q.Record(p, false, fail(faults.ReasonInvalidCredentials))
+	if quarantined != 1 {
+		t.Fatalf("quarantine fired %d callbacks, want 1", quarantined)
+	}
+}

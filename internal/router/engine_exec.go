@@ -266,7 +266,7 @@ func (r *run) try(c *policy.Candidate) bool {
 	r.out.Attempts = n
 	r.tried[t.Index] = true
 
-	ar := e.call(r.ctx, t, ep, r.in.Req, r.in.Stream, timeout)
+	ar := e.call(r.ctx, t, ep, r.in.Req, r.in.Stream, timeout, br)
 	att.LatencyMS = ar.latency.Milliseconds()
 	if ar.billed != (providers.Usage{}) {
 		if cost, known := policy.ActualCost(t, toPolicyUsage(ar.billed)); known {
@@ -295,6 +295,12 @@ func (r *run) try(c *policy.Candidate) bool {
 			Message: fr.Message}
 	}
 	clientGone := r.ctx.Err() != nil
+	if ar.cutByBreaker && !clientGone {
+		// Other requests' failures opened the breaker while this one waited: the target is declared broken, so
+		// waiting out the timeout would only add latency. The breaker must not count this attempt again.
+		fr = faults.Result{Class: faults.ClassLocal, Reason: faults.ReasonBreakerOpen,
+			Message: "the target's breaker opened while this attempt was waiting"}
+	}
 	if clientGone || (fr.Reason == faults.ReasonTimeout && cutByDeadline) {
 		// Neither the client leaving nor our own deadline cutting the attempt short says anything about the
 		// target, so the breaker must not count it: it hands the permit back.
@@ -318,6 +324,8 @@ func (r *run) try(c *policy.Candidate) bool {
 	}
 
 	switch {
+	case fr.Reason == faults.ReasonBreakerOpen:
+		return false // fail over, whatever failOverOn says: the target is known broken
 	case fr.Reason == faults.ReasonDeadlineExceeded:
 		msg := "the route's deadline ran out; " + r.failureSummary()
 		if clientGone {
@@ -365,23 +373,40 @@ type attemptResult struct {
 	err             error
 	malformed       bool
 	contentFiltered bool
+	cutByBreaker    bool // the target's breaker opened while the attempt waited, and cut it short
 }
+
+// errBreakerOpened is the cause of an attempt cut short because its target's breaker opened meanwhile.
+var errBreakerOpened = errors.New("the target's circuit breaker opened")
 
 // call sends one attempt bounded by timeout. For a stream it also reads the first chunk, so that a target that
 // accepts the request and then fails before producing anything can still be failed over.
-func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoint, req *providers.ChatRequest, stream bool, timeout time.Duration) (ar attemptResult) {
+//
+// While the attempt waits for its answer (or first chunk), it watches br: if other requests' failures open the
+// breaker meanwhile, the attempt is cut short (cutByBreaker) and the request fails over at once, instead of every
+// request already in flight to a hanging target running out its own timeout.
+func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoint, req *providers.ChatRequest, stream bool,
+	timeout time.Duration, br *breaker.Breaker) (ar attemptResult) {
 	ad, err := e.adapter(string(t.Provider))
 	if err != nil {
 		return attemptResult{err: fmt.Errorf("adapter for %s: %w", t.Provider, err)}
 	}
 	begin := e.now()
+	wctx, cut := context.WithCancelCause(ctx)
+	unwatch := br.OnOpen(func() { cut(errBreakerOpened) })
 	defer func() {
+		unwatch()
 		ar.latency = e.now().Sub(begin)
 		if ar.err != nil && errors.Is(ar.err, providers.ErrMalformedResponse) {
 			ar.malformed = true
 		}
+		if ar.err != nil && errors.Is(context.Cause(wctx), errBreakerOpened) {
+			ar.cutByBreaker = true
+		}
 	}()
+	ctx = wctx
 	if !stream {
+		defer cut(nil)
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		resp, usage, err := ad.Do(actx, e.hc, ep, req)

@@ -526,3 +526,60 @@ func TestSnapshotNamesAndErrors(t *testing.T) {
 	}
 	var _ = policy.ExcludedAlreadyTried
 }
+
+// TestBreakerOpeningCutsAttemptsInFlight: requests already waiting on a hanging target when other requests'
+// timeouts open its breaker fail over at that moment, instead of each running out its own per-attempt timeout.
+func TestBreakerOpeningCutsAttemptsInFlight(t *testing.T) {
+	h0 := newHarness(t, baseSpec(), harnessOpt{}, cheapDeepSeek, fastGroq) // servers are started outside the bubble
+	synctest.Test(t, func(t *testing.T) {
+		h := h0
+		hanging := h.servers["a-cheap"].Addr()
+		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
+			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if req.URL.Host == hanging {
+					return hangTransport{}.RoundTrip(req) // a-cheap accepted the connection and went silent
+				}
+				return h.mem.RoundTrip(req)
+			})}})
+		const n = 7
+		outs := make([]*Outcome, n)
+		took := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		for i := range n { // one request every 100 ms; a-cheap hangs, the per-attempt timeout is 700 ms
+			time.Sleep(time.Duration(min(i, 1)) * 100 * time.Millisecond)
+			wg.Go(func() {
+				begin := time.Now()
+				outs[i] = h.do(t.Context(), "x")
+				took[i] = time.Since(begin)
+			})
+		}
+		wg.Wait()
+		// Requests 0-2 time out on a-cheap at 700, 800 and 900 ms; the third failure opens the breaker at 900 ms,
+		// which cuts requests 3-6 (sent at 300-600 ms) there and then.
+		for i, o := range outs {
+			h.requireOneEvent(o)
+			if o.Err != nil || o.Target.Name != "c-fast" {
+				t.Fatalf("request %d: err %v, target %v", i, o.Err, o.Target)
+			}
+			first := o.Event.Attempts[0]
+			switch {
+			case i < 3:
+				if first.Reason != faults.ReasonTimeout || took[i] != 700*time.Millisecond {
+					t.Errorf("request %d: first attempt %s after %s, want a 700 ms timeout", i, first.Reason, took[i])
+				}
+			default:
+				want := 900*time.Millisecond - time.Duration(i)*100*time.Millisecond
+				if first.Reason != faults.ReasonBreakerOpen || took[i] != want {
+					t.Errorf("request %d: first attempt %s after %s, want cut by the breaker after %s", i, first.Reason, took[i], want)
+				}
+			}
+		}
+		if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerOpen || st.ConsecutiveFailures != 3 {
+			t.Errorf("breaker %+v: want open after exactly the 3 timeouts", st)
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
