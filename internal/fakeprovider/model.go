@@ -73,6 +73,9 @@ func (s *Server) respond(c *call, f Fault) *result {
 	case !c.lastIsTool && s.pickTool(c) != "":
 		res.tool = s.pickTool(c)
 		res.toolArgs = `{"input":` + string(appendString(nil, c.lastText)) + `}`
+		if f.BadToolArguments && (s.opts.Provider == "" || s.opts.Provider == OpenAI) {
+			res.toolArgs = `{"input": unquoted`
+		}
 		res.finish = finishTool
 		res.output = 1
 	default:

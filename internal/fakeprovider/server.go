@@ -80,6 +80,9 @@ type Fault struct {
 	// ContentFilter answers 200 with the provider's content-filter outcome (finish_reason content_filter,
 	// stop_reason refusal, finishReason SAFETY).
 	ContentFilter bool
+	// BadToolArguments makes a tool call carry arguments that are not a JSON object (OpenAI wire only: its
+	// arguments are a string, which models do get wrong; the other wires carry an object and ignore this).
+	BadToolArguments bool
 	// ContextTooLong answers the provider's 400 for a prompt over the context window.
 	ContextTooLong bool
 	// BadRequest answers the provider's generic 400 invalid request.

@@ -72,6 +72,10 @@ type Inbound struct {
 	KeyOverride *keys.Secret
 	// Stream asks for a streaming answer.
 	Stream bool
+	// Check, when set, vets a non-streaming answer before it is accepted: an answer it rejects (one the client's
+	// wire format cannot carry) counts as a malformed response from that target, billed and failed over like
+	// any other, instead of a success the client never gets.
+	Check func(*providers.ChatResponse) error
 }
 
 // Outcome is the result of Execute.

@@ -267,6 +267,13 @@ func (r *run) try(c *policy.Candidate) bool {
 	r.tried[t.Index] = true
 
 	ar := e.call(r.ctx, t, ep, r.in.Req, r.in.Stream, timeout, br)
+	if ar.err == nil && ar.resp != nil && r.in.Check != nil {
+		if err := r.in.Check(ar.resp); err != nil {
+			// The provider answered and bills for it; the answer is unusable for this client.
+			ar = attemptResult{err: fmt.Errorf("%s: %w: %w", t.Provider, providers.ErrMalformedResponse, err),
+				billed: ar.usage, latency: ar.latency, malformed: true}
+		}
+	}
 	att.LatencyMS = ar.latency.Milliseconds()
 	if ar.billed != (providers.Usage{}) {
 		if cost, known := policy.ActualCost(t, toPolicyUsage(ar.billed)); known {

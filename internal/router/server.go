@@ -407,7 +407,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "api_error", faults.ReasonNoEligibleTarget, "the router has no config loaded yet")
 		return
 	}
-	out, route, redact, timer := s.dispatch(w, r, rc, snap, id, req)
+	out, route, redact, timer := s.dispatch(w, r, rc, snap, id, req, nil)
 	if e := out.Err; e != nil {
 		w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
 		writeError(w, e.HTTPStatus, e.Type, e.Reason, e.clientMessage(redact))
@@ -449,8 +449,8 @@ func (s *Server) bodyError(err error) (int, string) {
 // redact for sanitizing messages), enables full duplex for streams, times upstream I/O, runs the engine and sets
 // the routing headers.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, snap *Snapshot, id string,
-	req *providers.ChatRequest) (out *Outcome, route string, redact []string, timer *upstreamTimer) {
-	in := &Inbound{RequestID: id, Route: req.Model, Req: req, Stream: req.Stream}
+	req *providers.ChatRequest, check func(*providers.ChatResponse) error) (out *Outcome, route string, redact []string, timer *upstreamTimer) {
+	in := &Inbound{RequestID: id, Route: req.Model, Req: req, Stream: req.Stream, Check: check}
 	if v := r.Header.Get(HeaderProviderKey); v != "" {
 		k := keys.NewSecret(v)
 		in.KeyOverride = &k

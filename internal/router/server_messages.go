@@ -107,7 +107,16 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		writeAnthropicError(w, http.StatusServiceUnavailable, faults.ReasonNoEligibleTarget, "the router has no config loaded yet")
 		return
 	}
-	out, route, redact, timer := s.dispatch(w, r, rc, snap, id, req)
+	// An answer Anthropic's shape cannot carry (tool arguments that are not a JSON object) is a malformed answer
+	// from that target: the engine fails over instead of succeeding with something this client never gets.
+	// The encoding of the answer the engine accepts is kept, so it is not encoded twice.
+	var encoded []byte
+	check := func(resp *providers.ChatResponse) error {
+		b, err := providers.MarshalAnthropicMessage(resp, id, req.Model)
+		encoded = b
+		return err
+	}
+	out, route, redact, timer := s.dispatch(w, r, rc, snap, id, req, check)
 	if e := out.Err; e != nil {
 		w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
 		writeAnthropicError(w, e.HTTPStatus, e.Reason, e.clientMessage(redact))
@@ -119,10 +128,12 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
-	body, err := providers.MarshalAnthropicMessage(out.Response, id, req.Model)
+	body := encoded
+	if body == nil {
+		body, err = providers.MarshalAnthropicMessage(out.Response, id, req.Model)
+	}
 	if err != nil {
-		// The provider answered (and billed), so the decision event says ok; the answer just cannot be put in
-		// Anthropic's shape (tool arguments that are not a JSON object). Saying so beats dropping the call.
+		// Unreachable while check vets every answer; kept so a future path cannot drop a call silently.
 		s.log.Warn("answer not expressible as an Anthropic message", "request_id", id, "route", route,
 			"error", faults.Sanitize(err.Error(), redact))
 		writeAnthropicError(w, http.StatusBadGateway, faults.ReasonMalformedResponse,

@@ -507,3 +507,37 @@ func TestMessagesCanaryKeyNeverLeaks(t *testing.T) {
 		}
 	}
 }
+
+// TestMessagesUnexpressibleAnswerFailsOver: an answer Anthropic's shape cannot carry (tool arguments that are not
+// a JSON object) is a malformed answer from that target: the request fails over, the client gets the next
+// target's tool_use, and the decision event and cost say what happened.
+func TestMessagesUnexpressibleAnswerFailsOver(t *testing.T) {
+	bad := withFault(renamed(openaiTarget, "badargs"), fakeprovider.Fault{BadToolArguments: true})
+	r := newRig(t, rigOptions{}, bad, anthropicTarget)
+	const body = `{"model":"chat","max_tokens":50,"tool_choice":{"type":"tool","name":"lookup"},
+	 "tools":[{"name":"lookup","description":"look up","input_schema":{"type":"object"}}],
+	 "messages":[{"role":"user","content":"Oslo"}]}`
+	resp, out := r.rawPost("/v1/messages", body, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(out, `"type":"tool_use"`) {
+		t.Fatalf("%d %s", resp.StatusCode, out)
+	}
+	if got := resp.Header.Get(router.HeaderTarget); got != "claude" || resp.Header.Get(router.HeaderFallbackReason) != "malformed_response" {
+		t.Errorf("target %q fallback %q", got, resp.Header.Get(router.HeaderFallbackReason))
+	}
+	if r.fakes["badargs"].Calls() != 1 {
+		t.Errorf("the bad target was called %d times, want 1", r.fakes["badargs"].Calls())
+	}
+	ev := r.event(resp.Header.Get(router.HeaderRequestID))
+	if len(ev.Attempts) != 2 || ev.Attempts[0].Reason != "malformed_response" || ev.Final.Outcome != "ok" ||
+		ev.Final.Reason != "fallback_succeeded" {
+		t.Errorf("event attempts %+v final %+v", ev.Attempts, ev.Final)
+	}
+
+	// The same answer is fine for an OpenAI client, whose arguments are a string.
+	resp, out = r.rawPost("/v1/chat/completions", `{"model":"chat","max_tokens":50,
+	 "tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object"}}}],
+	 "tool_choice":{"type":"function","function":{"name":"lookup"}},"messages":[{"role":"user","content":"Oslo"}]}`, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(router.HeaderTarget) != "badargs" || !strings.Contains(out, `unquoted`) {
+		t.Errorf("chat completions: %d target %q %s", resp.StatusCode, resp.Header.Get(router.HeaderTarget), out)
+	}
+}
