@@ -314,6 +314,11 @@ type apiErrorBody struct {
 // writeError answers with the OpenAI error shape; code is the llmroute reason code.
 func writeError(w http.ResponseWriter, status int, typ string, code faults.Reason, msg string) {
 	body, _ := json.Marshal(apiError{Error: apiErrorBody{Message: msg, Type: typ, Code: string(code)}})
+	writeErrorBody(w, status, body)
+}
+
+// writeErrorBody answers status with an encoded error body, whichever API's shape it is in.
+func writeErrorBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)+1))

@@ -3,9 +3,6 @@ package router
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,29 +31,16 @@ type anthropicAPIErrorBody struct {
 }
 
 // anthropicErrorType maps an HTTP status to the Anthropic error type SDKs switch on. The statuses are the ones
-// chat completions answers with; only the type names differ.
+// chat completions answers with, and so are the type names but for two that Anthropic names differently.
 func anthropicErrorType(status int) string {
 	switch status {
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusNotFound:
-		return "not_found_error"
 	case http.StatusRequestEntityTooLarge:
 		return "request_too_large"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
 	case http.StatusServiceUnavailable, 529:
 		// No target could answer (all down, excluded or out of attempts): Anthropic's retryable "try later".
 		return "overloaded_error"
-	case http.StatusGatewayTimeout:
-		return "timeout_error"
 	}
-	if status >= 400 && status < 500 {
-		return "invalid_request_error"
-	}
-	return "api_error"
+	return errorType(status)
 }
 
 func anthropicErrorJSON(typ string, code faults.Reason, msg, requestID string) []byte {
@@ -68,12 +52,7 @@ func anthropicErrorJSON(typ string, code faults.Reason, msg, requestID string) [
 // writeAnthropicError answers with the Anthropic error shape; code is the llmroute reason code and msg must be
 // sanitized already.
 func writeAnthropicError(w http.ResponseWriter, status int, code faults.Reason, msg string) {
-	body := anthropicErrorJSON(anthropicErrorType(status), code, msg, w.Header().Get(HeaderRequestID))
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	writeErrorBody(w, status, anthropicErrorJSON(anthropicErrorType(status), code, msg, w.Header().Get(HeaderRequestID)))
 }
 
 // handleMessages serves POST /v1/messages, Anthropic's Messages API. The request is translated into the same
@@ -156,23 +135,9 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 func (s *Server) writeMessagesStream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, out *Outcome,
 	model, route, requestID string, start time.Time, timer *upstreamTimer, redact []string) {
 	stream := out.Stream
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the whole answer
-	h.Set("Trailer", HeaderCostUSD)
-	w.WriteHeader(http.StatusOK)
+	startEventStream(w)
 
-	send := func(b []byte) error {
-		if len(b) == 0 {
-			return nil
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return fmt.Errorf("write to client: %w", err)
-		}
-		return rc.Flush()
-	}
+	send := func(b []byte) error { return s.sendEvents(w, rc, b) }
 
 	enc := providers.NewAnthropicStreamEncoder(requestID, model)
 	// The usage known after the first chunk (an Anthropic upstream's input tokens) goes into message_start.
@@ -181,18 +146,14 @@ func (s *Server) writeMessagesStream(ctx context.Context, w http.ResponseWriter,
 		streamErr = send(buf)
 	}
 	added := time.Since(start) - timer.total()
-	for streamErr == nil {
-		chunk, err := stream.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			streamErr = err
-			break
-		}
-		if buf, streamErr = enc.Chunk(buf[:0], chunk); streamErr == nil {
-			streamErr = send(buf)
-		}
+	if streamErr == nil {
+		streamErr = relay(stream, func(chunk *providers.StreamChunk) error {
+			var err error
+			if buf, err = enc.Chunk(buf[:0], chunk); err != nil {
+				return err
+			}
+			return send(buf)
+		})
 	}
 	_ = stream.Close()
 	usage := stream.Usage()

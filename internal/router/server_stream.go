@@ -27,12 +27,7 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, rc *htt
 	route string, start time.Time, timer *upstreamTimer, redact []string) {
 	stream := out.Stream
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the whole answer
-	h.Set("Trailer", HeaderCostUSD)
-	w.WriteHeader(http.StatusOK)
+	startEventStream(w)
 
 	var buf []byte
 	write := func(chunk *providers.StreamChunk) error {
@@ -49,30 +44,13 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, rc *htt
 			return fmt.Errorf("encode chunk: %w", err)
 		}
 		buf = append(append(append(buf[:0], sseData...), b...), sseEnd...)
-		_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout))
-		if _, err := w.Write(buf); err != nil {
-			return fmt.Errorf("write to client: %w", err)
-		}
-		return rc.Flush()
+		return s.sendEvents(w, rc, buf)
 	}
 
-	var streamErr error
-	if err := write(out.FirstChunk); err != nil {
-		streamErr = err
-	}
+	streamErr := write(out.FirstChunk)
 	added := time.Since(start) - timer.total()
-	for streamErr == nil {
-		chunk, err := stream.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			streamErr = err
-			break
-		}
-		if err := write(chunk); err != nil {
-			streamErr = err
-		}
+	if streamErr == nil {
+		streamErr = relay(stream, write)
 	}
 	_ = stream.Close()
 	usage := stream.Usage()
@@ -91,4 +69,43 @@ func (s *Server) writeStream(ctx context.Context, w http.ResponseWriter, rc *htt
 		_ = rc.Flush()
 	}
 	s.metrics.observe(route, out.Event, added, true)
+}
+
+// startEventStream sends the headers of a server-sent event stream whose cost follows as a trailer.
+func startEventStream(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the whole answer
+	h.Set("Trailer", HeaderCostUSD)
+	w.WriteHeader(http.StatusOK)
+}
+
+// sendEvents writes encoded events to the client under the per-write deadline and flushes them.
+func (s *Server) sendEvents(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout))
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("write to client: %w", err)
+	}
+	return rc.Flush()
+}
+
+// relay hands every remaining chunk of stream to emit. It returns nil when the stream ended with its
+// terminator, else the first read or emit error.
+func relay(stream providers.StreamReader, emit func(*providers.StreamChunk) error) error {
+	for {
+		chunk, err := stream.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := emit(chunk); err != nil {
+			return err
+		}
+	}
 }
