@@ -433,6 +433,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.metrics.observe(route, out.Event, 0, false)
 		return
 	}
+	s.writeAnswer(w, rc, body, route, out, start, timer)
+}
+
+// writeAnswer sends a non-streaming answer, encoded in the client's API shape, and records the request.
+func (s *Server) writeAnswer(w http.ResponseWriter, rc *http.ResponseController, body []byte, route string, out *Outcome,
+	start time.Time, timer *upstreamTimer) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/llmroute/llmroute/internal/decision"
@@ -120,12 +119,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		s.metrics.observe(route, out.Event, 0, false)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-	s.metrics.observe(route, out.Event, time.Since(start)-timer.total(), true)
+	s.writeAnswer(w, rc, body, route, out, start, timer)
 }
 
 // writeMessagesStream relays an open upstream stream as Anthropic server-sent events, following writeStream:
