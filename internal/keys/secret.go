@@ -18,11 +18,16 @@ const redacted = "[REDACTED]"
 type Secret struct {
 	// value is unexported so reflection-based printers (fmt %+v on a containing struct, encoding/json) cannot reach it.
 	value string
+	// fp caches Fingerprint: the router asks for it on every request, and a SHA-256 per request is waste.
+	fp string
 }
 
 // NewSecret wraps a key. Surrounding whitespace (a trailing newline from `kubectl create secret --from-file`)
 // is trimmed, because providers reject it and it would change the fingerprint.
-func NewSecret(key string) Secret { return Secret{value: strings.TrimSpace(key)} }
+func NewSecret(key string) Secret {
+	v := strings.TrimSpace(key)
+	return Secret{value: v, fp: fingerprint(v)}
+}
 
 // Reveal returns the key itself. Call it only to authenticate a request to the configured provider endpoint.
 func (s Secret) Reveal() string { return s.value }
@@ -32,7 +37,12 @@ func (s Secret) Empty() bool { return s.value == "" }
 
 // Fingerprint is the first 8 hex digits of the key's SHA-256: enough to tell keys apart in status and traces,
 // useless for recovering the key.
-func (s Secret) Fingerprint() string { return Fingerprint(s.value) }
+func (s Secret) Fingerprint() string {
+	if s.fp != "" {
+		return s.fp
+	}
+	return fingerprint(s.value)
+}
 
 // Equal reports whether two secrets hold the same key.
 func (s Secret) Equal(o Secret) bool { return s.value == o.value }
@@ -56,7 +66,9 @@ func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 
 // Fingerprint returns the first 8 hex digits of the SHA-256 of key (after trimming whitespace).
-func Fingerprint(key string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
+func Fingerprint(key string) string { return fingerprint(strings.TrimSpace(key)) }
+
+func fingerprint(trimmed string) string {
+	sum := sha256.Sum256([]byte(trimmed))
 	return hex.EncodeToString(sum[:4])
 }
