@@ -2,7 +2,8 @@ package breaker
 
 import "sync"
 
-// Set holds the breakers of every target a router knows, keyed by target ID (provider + model + key). The zero
+// Set holds the breakers of every upstream a router knows, keyed by the caller's breaker key (the router uses
+// ProviderKey + provider + model + the breaker settings, see policy.Target.BreakerKey). The zero
 // value is ready to use with the default clock and jitter; it is safe for concurrent use, and Get on an existing
 // target takes no lock.
 type Set struct {

@@ -19,8 +19,17 @@ const MaxTargets = 20
 type Target struct {
 	// Index is the target's position in the policy's list; observations, tried flags and candidates use it.
 	Index int
-	// ID is "namespace/policy/target", unique across a router's config (breakers and metrics key on it).
+	// ID is "namespace/policy/target", unique across a router's config (metrics and status key on it).
 	ID string
+	// Upstream identifies what the target calls, whichever policy names it: the ProviderKey (namespace/name,
+	// which gives the key and the base URL), the provider and the model. Latency observations key on it, so
+	// every policy routing to the same deployment learns from all of their traffic.
+	Upstream string
+	// BreakerKey is Upstream plus the policy's circuit-breaker settings. Targets with equal keys share one
+	// breaker: an upstream that fails under one policy's traffic is open for every policy calling it with the
+	// same key, and the first probe after the cooldown speaks for all of them. Policies with different
+	// settings keep separate breakers, because one breaker cannot open under two sets of rules.
+	BreakerKey string
 	// Name is the target's name within its policy.
 	Name     string
 	Provider v1alpha1.Provider
@@ -267,6 +276,12 @@ func Compile(namespace string, rp *v1alpha1.RoutePolicy, keys map[string]v1alpha
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("compile policy %s: %w", name, err)
+	}
+	cfg := fmt.Sprintf("%+v", p.Breaker) // plain data: equal settings print equally
+	for i := range p.Targets {
+		t := &p.Targets[i]
+		t.Upstream = namespace + "/" + t.KeyRef + " " + string(t.Provider) + " " + t.BaseURL + " " + t.Model
+		t.BreakerKey = t.Upstream + " " + cfg
 	}
 	return p, nil
 }

@@ -87,6 +87,47 @@ func TestCompileResolvesTargets(t *testing.T) {
 	}
 }
 
+// Targets calling the same upstream share a breaker key across policies only when the ProviderKey, provider,
+// model and breaker settings all match; the upstream (latency) key ignores the settings.
+func TestBreakerKeysIdentifyTheUpstream(t *testing.T) {
+	compile := func(ns, name string, threshold int32, targets ...v1alpha1.Target) *Policy {
+		t.Helper()
+		in := rp(name, targets...)
+		in.Spec.CircuitBreaker.FailureThreshold = threshold
+		p, err := Compile(ns, in, testKeys(), catalog.Default())
+		if err != nil {
+			t.Fatalf("Compile %s: %v", name, err)
+		}
+		return p
+	}
+	llama := tgt("cheap", v1alpha1.ProviderGroq, "llama-3.3-70b-versatile", "groq")
+	renamed := tgt("other-name", v1alpha1.ProviderGroq, "llama-3.3-70b-versatile", "groq")
+	a := compile("payments", "assistant", 5, llama, tgt("claude", v1alpha1.ProviderAnthropic, "claude-3-haiku-20240307", "anth"))
+	b := compile("payments", "support", 5, renamed)
+	c := compile("payments", "strict", 9, llama)
+	d := compile("search", "assistant", 5, llama)
+	e := compile("payments", "small", 5, tgt("cheap", v1alpha1.ProviderGroq, "llama-3.1-8b-instant", "groq"))
+
+	if a.Targets[0].BreakerKey == "" || a.Targets[0].BreakerKey != b.Targets[0].BreakerKey {
+		t.Fatalf("same upstream and settings under two policies: breaker keys %q and %q differ", a.Targets[0].BreakerKey, b.Targets[0].BreakerKey)
+	}
+	for _, other := range []struct {
+		why string
+		t   Target
+	}{{"other breaker settings", c.Targets[0]}, {"other namespace (other ProviderKey)", d.Targets[0]},
+		{"other model", e.Targets[0]}, {"other provider and key", a.Targets[1]}} {
+		if other.t.BreakerKey == a.Targets[0].BreakerKey {
+			t.Errorf("%s shares the breaker key %q", other.why, other.t.BreakerKey)
+		}
+	}
+	if a.Targets[0].Upstream != c.Targets[0].Upstream {
+		t.Errorf("settings changed the upstream key: %q vs %q", a.Targets[0].Upstream, c.Targets[0].Upstream)
+	}
+	if a.Targets[0].Upstream == d.Targets[0].Upstream || a.Targets[0].Upstream == e.Targets[0].Upstream {
+		t.Errorf("different upstreams share the upstream key %q", a.Targets[0].Upstream)
+	}
+}
+
 func TestCompileOverrideReplacesCatalogPrice(t *testing.T) {
 	tg := tgt("claude", v1alpha1.ProviderAnthropic, "claude-3-haiku-20240307", "anth")
 	tg.Price = &v1alpha1.PriceOverride{InputUSDPerMTok: 0.2, OutputUSDPerMTok: 1, SafetyMargin: 0}

@@ -157,7 +157,7 @@ func (r *run) observe() {
 	for i := range r.p.Targets {
 		t := &r.p.Targets[i]
 		st := r.e.breaker(t, r.p).Snapshot()
-		o := policy.Observation{P95: r.e.latency.P95(t.ID)}
+		o := policy.Observation{P95: r.e.latency.P95(upstreamOf(t))}
 		if st.State == breaker.StateQuarantined {
 			// A rotated key heals the quarantine; the breaker must hear of it before the planner excludes the
 			// target, or a rotation would never be tried.
@@ -290,7 +290,7 @@ func (r *run) try(c *policy.Candidate) bool {
 		}
 		r.ev.Attempts = append(r.ev.Attempts, att)
 		br.Record(permit, true, faults.Result{Reason: faults.ReasonOK, Status: http.StatusOK})
-		e.latency.Record(t.ID, ar.latency)
+		e.latency.Record(upstreamOf(t), ar.latency)
 		r.chosen = c
 		r.succeed(c, ar)
 		return true
@@ -723,7 +723,24 @@ func (e *Engine) adapter(provider string) (providers.Adapter, error) {
 }
 
 func (e *Engine) breaker(t *policy.Target, p *policy.Policy) *breaker.Breaker {
-	return e.breakers.Get(t.ID, p.Breaker)
+	return e.breakers.Get(breakerKeyOf(t), p.Breaker)
+}
+
+// breakerKeyOf is the key of t's breaker: shared by every target calling the same upstream under the same
+// settings (policy.Target.BreakerKey), or the target's own ID for a target built by hand without one.
+func breakerKeyOf(t *policy.Target) string {
+	if t.BreakerKey != "" {
+		return t.BreakerKey
+	}
+	return t.ID
+}
+
+// upstreamOf is the key of t's latency observations, shared like its breaker but regardless of settings.
+func upstreamOf(t *policy.Target) string {
+	if t.Upstream != "" {
+		return t.Upstream
+	}
+	return t.ID
 }
 
 // budgetEntry is a policy's retry budget with the policy it was last configured from, so that a new snapshot
@@ -768,7 +785,7 @@ func (e *Engine) SetSnapshot(s *Snapshot) {
 	ids := map[string]bool{}
 	for _, p := range s.Policies {
 		for i := range p.Targets {
-			ids[p.Targets[i].ID] = true
+			ids[breakerKeyOf(&p.Targets[i])] = true
 			e.breaker(&p.Targets[i], p)
 		}
 	}
@@ -799,7 +816,7 @@ func (e *Engine) state() routerconfig.RouterState {
 		for i := range p.Targets {
 			t := &p.Targets[i]
 			ts := routerconfig.TargetState{Policy: p.Name, Target: t.Name, State: routerconfig.BreakerClosed}
-			if b, ok := snaps[t.ID]; ok {
+			if b, ok := snaps[breakerKeyOf(t)]; ok {
 				ts.State = routerconfig.BreakerState(b.State)
 				ts.ConsecutiveFailures = int32(min(b.ConsecutiveFailures, 1<<31-1))
 				ts.LastFailureReason = string(b.LastFailureReason)

@@ -131,6 +131,8 @@ type harness struct {
 	eng     *Engine
 	sink    *countSink
 	mem     *memTransport
+	// extra are more routes over the same targets and ProviderKeys, each with its own spec.
+	extra map[string]v1alpha1.RoutePolicySpec
 }
 
 type harnessOpt struct {
@@ -210,6 +212,10 @@ func (h *harness) buildSnapshot() *Snapshot {
 		b.Keys[tg.name] = keys.NewSecret(h.keys[tg.name])
 	}
 	b.Config.Routes = []routerconfig.Route{{Name: "assistant", Spec: spec}}
+	for name, es := range h.extra {
+		es.Targets = spec.Targets
+		b.Config.Routes = append(b.Config.Routes, routerconfig.Route{Name: name, Spec: es})
+	}
 	if err := b.Normalize(); err != nil {
 		h.t.Fatalf("normalize: %v", err)
 	}
@@ -237,7 +243,28 @@ func chat(text string, maxTokens int) *providers.ChatRequest {
 }
 
 func (h *harness) do(ctx context.Context, text string) *Outcome {
-	return h.eng.Execute(ctx, h.snap, &Inbound{RequestID: decision.NewRequestID(), Route: "assistant", Req: chat(text, 64)})
+	return h.doRoute(ctx, "assistant", text)
+}
+
+func (h *harness) doRoute(ctx context.Context, route, text string) *Outcome {
+	return h.eng.Execute(ctx, h.snap, &Inbound{RequestID: decision.NewRequestID(), Route: route, Req: chat(text, 64)})
+}
+
+// withRoutes adds routes over the harness's targets and rebuilds the snapshot.
+func (h *harness) withRoutes(routes map[string]v1alpha1.RoutePolicySpec) {
+	h.extra = routes
+	h.snap = h.buildSnapshot()
+	h.eng.SetSnapshot(h.snap)
+}
+
+func (h *harness) policyTargetState(policy, name string) routerconfig.TargetState {
+	for _, ts := range h.eng.State().Targets {
+		if ts.Target == name && strings.HasSuffix(ts.Policy, "/"+policy) {
+			return ts
+		}
+	}
+	h.t.Fatalf("no state for target %s of policy %s", name, policy)
+	return routerconfig.TargetState{}
 }
 
 // requireOneEvent fails unless exactly one event was recorded for the outcome's request.

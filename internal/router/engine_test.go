@@ -89,6 +89,61 @@ func TestPermanentOutageOpensBreakerAtThreshold(t *testing.T) {
 	}
 }
 
+// Policies calling the same upstream (ProviderKey, provider, model) with the same breaker settings share one
+// breaker: the outage one policy's traffic found is open for the other at once, and neither re-learns it. A
+// policy with other settings keeps its own breaker and its own rules.
+func TestPoliciesShareTheBreakerOfAnUpstream(t *testing.T) {
+	spec := baseSpec()
+	spec.Fallback.MaxAttempts = 2
+	a := cheapDeepSeek
+	a.fault = fakeprovider.Fault{Status: 500}
+	h := newHarness(t, spec, harnessOpt{now: fixedNow}, a, stableHaiku)
+	strict := baseSpec()
+	strict.Fallback.MaxAttempts = 2
+	strict.CircuitBreaker.FailureThreshold = 4
+	h.withRoutes(map[string]v1alpha1.RoutePolicySpec{"support": spec, "strict": strict})
+
+	for i := 1; i <= 3; i++ {
+		if o := h.do(t.Context(), "pay invoice"); o.Err != nil {
+			t.Fatalf("assistant request %d: %+v", i, o.Err)
+		}
+	}
+	if got := h.calls("a-cheap"); got != 3 {
+		t.Fatalf("the broken upstream saw %d calls, want 3 (the threshold)", got)
+	}
+	for _, p := range []string{"assistant", "support"} {
+		if st := h.policyTargetState(p, "a-cheap").State; st != routerconfig.BreakerOpen {
+			t.Fatalf("policy %s reports a-cheap %s, want open: the breaker is shared", p, st)
+		}
+	}
+	if st := h.policyTargetState("strict", "a-cheap").State; st != routerconfig.BreakerClosed {
+		t.Fatalf("policy strict reports a-cheap %s, want closed: its breaker has other settings", st)
+	}
+
+	o := h.doRoute(t.Context(), "support", "pay invoice")
+	h.requireOneEvent(o)
+	if o.Err != nil {
+		t.Fatalf("support: %+v", o.Err)
+	}
+	if c := candidate(o.Event, "a-cheap"); c.Eligible || c.Excluded != faults.ReasonBreakerOpen {
+		t.Fatalf("support's first request: candidate a-cheap = %+v, want excluded breaker_open", c)
+	}
+	if got := attemptSummary(o.Event); got != "b-stable:ok" {
+		t.Fatalf("support's first request attempts %s, want only b-stable", got)
+	}
+	if got := h.calls("a-cheap"); got != 3 {
+		t.Fatalf("support's request reached the open upstream: %d calls", got)
+	}
+
+	o = h.doRoute(t.Context(), "strict", "pay invoice")
+	if got := attemptSummary(o.Event); got != "a-cheap:failed:provider_5xx,b-stable:ok" {
+		t.Fatalf("strict's request attempts %s, want a try of a-cheap under its own breaker", got)
+	}
+	if got := h.calls("a-cheap"); got != 4 {
+		t.Fatalf("after strict's request the broken upstream saw %d calls, want 4", got)
+	}
+}
+
 func TestAllDownIsBoundedAnd503(t *testing.T) {
 	spec := baseSpec()
 	spec.Fallback.MaxAttempts = 2

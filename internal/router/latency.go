@@ -10,12 +10,12 @@ import (
 // a stable p95, few enough that a target that slowed down is noticed within a minute of moderate traffic.
 const DefaultLatencyWindow = 128
 
-// LatencyTracker keeps a rolling p95 of successful attempt latencies per target ID. Recording takes one short
+// LatencyTracker keeps a rolling p95 of successful attempt latencies per upstream (policy.Target.Upstream). Recording takes one short
 // per-target lock and no allocation; the p95 is recomputed only when read after new samples, so the hot path
 // (one Record and a few P95 reads per request) stays cheap. It is safe for concurrent use.
 type LatencyTracker struct {
 	window  int
-	targets sync.Map // target ID -> *latencyRing
+	targets sync.Map // upstream (policy.Target.Upstream) -> *latencyRing
 }
 
 type latencyRing struct {
