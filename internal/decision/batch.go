@@ -41,6 +41,9 @@ type BatchedJSONLines struct {
 	queued  uint64 // events recorded so far
 	closed  bool
 	err     error
+	waits   uint64        // Record calls that waited for room (back-pressure reached a request)
+	writeNS time.Duration // time spent in w.Write
+	slowest time.Duration // the longest single w.Write
 
 	wake    chan struct{} // the first event of a batch, or a full batch
 	flush   chan struct{} // Flush: write now, without waiting for the interval
@@ -68,6 +71,9 @@ func (b *BatchedJSONLines) Record(e *Event) {
 		return
 	}
 	b.mu.Lock()
+	if len(b.queue) >= maxQueued && !b.closed {
+		b.waits++
+	}
 	for len(b.queue) >= maxQueued && !b.closed {
 		b.drained.Wait()
 	}
@@ -166,7 +172,14 @@ func (b *BatchedJSONLines) write(batch []*Event) {
 		buf = append(append(buf, line...), '\n')
 	}
 	if len(buf) > 0 {
-		if _, err := b.w.Write(buf); err != nil {
+		start := time.Now()
+		_, err := b.w.Write(buf)
+		took := time.Since(start)
+		b.mu.Lock()
+		b.writeNS += took
+		b.slowest = max(b.slowest, took)
+		b.mu.Unlock()
+		if err != nil {
 			b.setErr(fmt.Errorf("write decision events: %w", err))
 		}
 	}
@@ -214,6 +227,25 @@ func (b *BatchedJSONLines) Close() {
 	b.mu.Unlock()
 	close(b.stop)
 	<-b.done
+}
+
+// BatchStats are a BatchedJSONLines' counters since it started, for metrics: a decision log on a slow disk or
+// a full pipe shows up here before it shows up as request latency.
+type BatchStats struct {
+	// Written is the number of events handed to the writer (or dropped by an encode error).
+	Written uint64
+	// Waits is the number of Record calls that found maxQueued events waiting and blocked until the writer
+	// caught up: requests the decision log slowed down.
+	Waits uint64
+	// WriteTime is the total time spent in the writer's Write calls; Slowest is the longest one.
+	WriteTime, Slowest time.Duration
+}
+
+// Stats returns the counters so far.
+func (b *BatchedJSONLines) Stats() BatchStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return BatchStats{Written: b.wrote, Waits: b.waits, WriteTime: b.writeNS, Slowest: b.slowest}
 }
 
 // Err returns the first encoding or write error, nil if none.

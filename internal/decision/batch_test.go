@@ -16,12 +16,14 @@ type writeLog struct {
 	mu     sync.Mutex
 	writes []string
 	gate   chan struct{} // when non-nil, each Write waits until it is closed
+	delay  time.Duration // each Write takes this long (fake time under synctest)
 }
 
 func (w *writeLog) Write(p []byte) (int, error) {
 	if w.gate != nil {
 		<-w.gate
 	}
+	time.Sleep(w.delay)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.writes = append(w.writes, string(p))
@@ -131,11 +133,32 @@ func TestBatchedBackPressure(t *testing.T) {
 			t.Fatal("Record did not wait with maxQueued events queued")
 		default:
 		}
+		if st := b.Stats(); st.Waits != 1 || st.Written != 0 {
+			t.Fatalf("stats while blocked = %+v, want 1 wait and nothing written yet", st)
+		}
 		close(w.gate) // unstick the writer for good
 		<-blocked
 		b.Close()
 		if ids := lineIDs(t, w.snapshot()); len(ids) != maxQueued+2 || ids[len(ids)-1] != "over" {
 			t.Fatalf("%d events written (want %d), last %q", len(ids), maxQueued+2, ids[len(ids)-1])
+		}
+		if st := b.Stats(); st.Waits != 1 || st.Written != maxQueued+2 {
+			t.Fatalf("stats after Close = %+v, want 1 wait and %d written", st, maxQueued+2)
+		}
+	})
+}
+
+func TestBatchedStatsTimeTheWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &writeLog{delay: 7 * time.Millisecond}
+		b := NewBatchedJSONLines(w, time.Millisecond)
+		b.Record(ev("a"))
+		b.Flush()
+		w.delay = 3 * time.Millisecond // the writer goroutine is idle between batches: no race
+		b.Record(ev("b"))
+		b.Close()
+		if st := b.Stats(); st.Written != 2 || st.Waits != 0 || st.WriteTime != 10*time.Millisecond || st.Slowest != 7*time.Millisecond {
+			t.Fatalf("stats = %+v, want 2 written, no wait, 10ms writing, slowest 7ms", st)
 		}
 	})
 }

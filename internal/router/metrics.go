@@ -170,6 +170,39 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// decisionLogCollector reports the decision log writer's counters (decision.BatchStats) at scrape time.
+type decisionLogCollector struct {
+	stats func() decision.BatchStats
+}
+
+var (
+	decisionLogWrittenDesc = prometheus.NewDesc("llmroute_decision_log_events_written_total",
+		"Decision events written to the decision log (serve --decision-log).", nil, nil)
+	decisionLogWaitsDesc = prometheus.NewDesc("llmroute_decision_log_waits_total",
+		"Requests that waited because the decision log writer was too far behind (a slow disk or a full pipe).", nil, nil)
+	decisionLogWriteDesc = prometheus.NewDesc("llmroute_decision_log_write_seconds_total",
+		"Time spent writing the decision log.", nil, nil)
+	decisionLogSlowestDesc = prometheus.NewDesc("llmroute_decision_log_slowest_write_seconds",
+		"The longest single write of the decision log since the router started.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *decisionLogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- decisionLogWrittenDesc
+	ch <- decisionLogWaitsDesc
+	ch <- decisionLogWriteDesc
+	ch <- decisionLogSlowestDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *decisionLogCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(decisionLogWrittenDesc, prometheus.CounterValue, float64(st.Written))
+	ch <- prometheus.MustNewConstMetric(decisionLogWaitsDesc, prometheus.CounterValue, float64(st.Waits))
+	ch <- prometheus.MustNewConstMetric(decisionLogWriteDesc, prometheus.CounterValue, st.WriteTime.Seconds())
+	ch <- prometheus.MustNewConstMetric(decisionLogSlowestDesc, prometheus.GaugeValue, st.Slowest.Seconds())
+}
+
 // upstreamTimer adds up the time a request spends waiting on upstream I/O (round trips and body reads), so
 // the router's own share of the latency can be told apart from the provider's.
 type upstreamTimer struct{ nanos atomic.Int64 }

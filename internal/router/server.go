@@ -184,6 +184,9 @@ func NewServer(opts ServerOptions) *Server {
 	s.engine = NewEngine(EngineOptions{HTTPClient: &timed, Sink: decision.Multi(sinks...), Router: opts.Router,
 		Resolver: &keys.Resolver{Store: s.store, DotEnv: opts.DotEnv, Env: opts.Env}})
 	s.metrics = NewMetrics(s.registry, s.engine.State)
+	if s.jsonl != nil {
+		s.registry.MustRegister(&decisionLogCollector{stats: s.jsonl.Stats})
+	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s
 }

@@ -455,6 +455,14 @@ func TestOpsEndpoints(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], id) {
 		t.Errorf("decision log lines %d: %s", len(lines), r.decLog.String())
 	}
+	// The writer's counters are on /metrics: both events written, no request waited for the writer.
+	_, m := r.get("/metrics")
+	for _, want := range []string{"llmroute_decision_log_events_written_total 2\n", "llmroute_decision_log_waits_total 0\n",
+		"llmroute_decision_log_write_seconds_total ", "llmroute_decision_log_slowest_write_seconds "} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // TestInFlightLimitSheds: with MaxInFlight requests being served, the next one on either API gets 503
