@@ -2,11 +2,15 @@ package fakeprovider
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // anthropicProto speaks POST {prefix}/messages with x-api-key and anthropic-version.
@@ -37,6 +41,134 @@ type anthropicRequest struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 	} `json:"tool_choice"`
+	Temperature *float64 `json:"temperature"`
+	Thinking    *struct {
+		Type         string `json:"type"`
+		BudgetTokens *int   `json:"budget_tokens"`
+		Display      string `json:"display"`
+	} `json:"thinking"`
+}
+
+// anthropicBlock is the part of a content block the fake checks.
+type anthropicBlock struct {
+	Type      string  `json:"type"`
+	Thinking  *string `json:"thinking"`
+	Signature string  `json:"signature"`
+	Data      string  `json:"data"`
+}
+
+// thinkingDocs is where Anthropic's thinking errors point.
+const thinkingDocs = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+
+// signingKey signs the fake's thinking blocks. It is shared by every fake Anthropic server, as one Anthropic
+// accepts back what it issued whichever endpoint served it, and is no secret: the fake only needs to tell its
+// own blocks from any other.
+var signingKey = []byte("llmroute fakeprovider thinking signatures")
+
+// signThinking returns the signature of a thinking block's text (or of a redacted block's content).
+func signThinking(kind, text string) string {
+	m := hmac.New(sha256.New, signingKey)
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	m.Write([]byte(text))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// redactedData is the data of a redacted_thinking block: the thinking, "encrypted" (encoded), and signed.
+func redactedData(text string) string {
+	enc := base64.StdEncoding.EncodeToString([]byte(text))
+	return "EncFake" + enc + "." + signThinking("redacted", enc)
+}
+
+func validRedacted(data string) bool {
+	enc, sig, ok := strings.Cut(strings.TrimPrefix(data, "EncFake"), ".")
+	return ok && strings.HasPrefix(data, "EncFake") && hmac.Equal([]byte(sig), []byte(signThinking("redacted", enc)))
+}
+
+// checkThinking applies Anthropic's rules to the thinking request and the thinking blocks of the history:
+// budget_tokens >= 1024 and < max_tokens, temperature only 1, no forced tool, every thinking block signed by
+// Anthropic (this fake), and, while thinking, a last assistant turn that calls tools (or is a prefill) must
+// start with a thinking block; without thinking, a final assistant turn may not contain one.
+func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
+	if th := req.Thinking; th != nil {
+		switch th.Type {
+		case "enabled":
+			switch {
+			case th.BudgetTokens == nil:
+				return errors.New("thinking.enabled.budget_tokens: Field required")
+			case *th.BudgetTokens < 1024:
+				return errors.New("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+			case *th.BudgetTokens >= req.MaxTokens:
+				return errors.New("`max_tokens` must be greater than `thinking.budget_tokens`. " + thinkingDocs)
+			}
+			c.thinking = *th.BudgetTokens
+		case "adaptive":
+			c.thinking = dynamicThinking
+		case "disabled":
+		default:
+			return fmt.Errorf("thinking: Input tag '%s' found using 'type' does not match any of the expected tags: "+
+				"'disabled', 'enabled', 'adaptive'", th.Type)
+		}
+		c.hideThinking = th.Display == "omitted"
+	}
+	if c.thinking != 0 {
+		if req.Temperature != nil && *req.Temperature != 1 {
+			return errors.New("`temperature` may only be set to 1 when thinking is enabled. " + thinkingDocs)
+		}
+		if tc := req.ToolChoice; tc != nil && (tc.Type == "any" || tc.Type == "tool") {
+			return errors.New("Thinking may not be enabled when tool_choice forces tool use. " + thinkingDocs) //nolint:staticcheck // the real API's wording
+		}
+	}
+	lastAssistant := -1
+	var last []anthropicBlock
+	for i, m := range req.Messages {
+		raw := bytes.TrimSpace(m.Content)
+		if len(raw) == 0 || raw[0] != '[' {
+			if m.Role == "assistant" {
+				lastAssistant, last = i, []anthropicBlock{{Type: "text"}}
+			}
+			continue
+		}
+		var blocks []anthropicBlock
+		if err := json.Unmarshal(raw, &blocks); err != nil {
+			return fmt.Errorf("messages.%d.content: %w", i, err)
+		}
+		for j, b := range blocks {
+			switch b.Type {
+			case "thinking":
+				if b.Thinking == nil || !hmac.Equal([]byte(b.Signature), []byte(signThinking("thinking", *b.Thinking))) {
+					return fmt.Errorf("messages.%d.content.%d: Invalid `signature` in `thinking` block", i, j)
+				}
+			case "redacted_thinking":
+				if !validRedacted(b.Data) {
+					return fmt.Errorf("messages.%d.content.%d: Invalid `data` in `redacted_thinking` block", i, j)
+				}
+			}
+		}
+		if m.Role == "assistant" {
+			lastAssistant, last = i, blocks
+		}
+	}
+	if lastAssistant < 0 || len(last) == 0 {
+		return nil
+	}
+	final := lastAssistant == len(req.Messages)-1
+	startsWithThinking := last[0].Type == "thinking" || last[0].Type == "redacted_thinking"
+	callsTools := false
+	for _, b := range last {
+		callsTools = callsTools || b.Type == "tool_use"
+	}
+	switch {
+	case c.thinking != 0 && (final || callsTools) && !startsWithThinking:
+		return fmt.Errorf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. "+
+			"When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceding "+
+			"the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from "+
+			"previous turns. To avoid this requirement, disable `thinking`. %s", lastAssistant, last[0].Type, thinkingDocs)
+	case c.thinking == 0 && final && startsWithThinking:
+		return fmt.Errorf("messages.%d.content.0: When thinking is disabled, an `assistant` message in the final "+ //nolint:staticcheck // the real API's wording
+			"position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.", lastAssistant)
+	}
+	return nil
 }
 
 func (p *anthropicProto) parse(body []byte) (*call, error) {
@@ -86,6 +218,9 @@ func (p *anthropicProto) parse(body []byte) (*call, error) {
 	if req.Messages[0].Role != "user" {
 		return nil, errors.New("messages: first message must use the \"user\" role")
 	}
+	if err := p.checkThinking(&req, c); err != nil {
+		return nil, err
+	}
 	for _, t := range req.Tools {
 		c.tools = append(c.tools, t.Name)
 	}
@@ -131,9 +266,42 @@ func (p *anthropicProto) appendMessageHead(b []byte, c *call, res *result) []byt
 	return appendString(b, c.model)
 }
 
+// appendThinkingBlock appends the thinking block of res (redacted_thinking, or thinking with its signature;
+// with the text omitted when the request asked so, still signed). start writes it as content_block_start does:
+// empty, the text and signature following as deltas.
+func (p *anthropicProto) appendThinkingBlock(b []byte, c *call, res *result, start bool) []byte {
+	if res.redacted {
+		b = append(b, `{"type":"redacted_thinking","data":`...)
+		b = appendString(b, redactedData(res.thoughtText()))
+		return append(b, '}')
+	}
+	if start {
+		return append(b, `{"type":"thinking","thinking":"","signature":""}`...)
+	}
+	shown := p.shownThinking(c, res)
+	b = append(b, `{"type":"thinking","thinking":`...)
+	b = appendString(b, shown)
+	b = append(b, `,"signature":`...)
+	b = appendString(b, signThinking("thinking", shown))
+	return append(b, '}')
+}
+
+func (p *anthropicProto) shownThinking(c *call, res *result) string {
+	if c.hideThinking {
+		return ""
+	}
+	return res.thoughtText()
+}
+
 func (p *anthropicProto) render(b []byte, c *call, res *result) []byte {
 	b = p.appendMessageHead(b, c, res)
 	b = append(b, `,"content":[`...)
+	if len(res.thought) > 0 {
+		b = p.appendThinkingBlock(b, c, res, false)
+		if res.tool != "" || len(res.words) > 0 {
+			b = append(b, ',')
+		}
+	}
 	switch {
 	case res.tool != "":
 		b = append(b, `{"type":"tool_use","id":"toolu_fake_`...)
@@ -172,9 +340,17 @@ func (p *anthropicProto) renderStream(c *call, res *result, emit func([]byte) bo
 	if !event("message_start", start) {
 		return
 	}
+	index := 0 // of the next content block
+	if len(res.thought) > 0 {
+		if !p.streamThinking(c, res, event) {
+			return
+		}
+		index++
+	}
+	idx := strconv.Itoa(index)
 	switch {
 	case res.tool != "":
-		d := append([]byte(`{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_fake_`),
+		d := append([]byte(`{"type":"content_block_start","index":`+idx+`,"content_block":{"type":"tool_use","id":"toolu_fake_`),
 			strconv.FormatInt(res.id, 10)...)
 		d = append(d, `","name":`...)
 		d = appendString(d, res.tool)
@@ -182,28 +358,28 @@ func (p *anthropicProto) renderStream(c *call, res *result, emit func([]byte) bo
 		if !event("content_block_start", d) || !event("ping", []byte(`{"type": "ping"}`)) {
 			return
 		}
-		d = append(d[:0], `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":`...)
+		d = append(d[:0], `{"type":"content_block_delta","index":`+idx+`,"delta":{"type":"input_json_delta","partial_json":`...)
 		d = appendString(d, res.toolArgs)
 		if !event("content_block_delta", append(d, "}}"...)) {
 			return
 		}
-		if !event("content_block_stop", []byte(`{"type":"content_block_stop","index":0}`)) {
+		if !event("content_block_stop", []byte(`{"type":"content_block_stop","index":`+idx+`}`)) {
 			return
 		}
 	case len(res.words) > 0:
-		if !event("content_block_start", []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)) ||
+		if !event("content_block_start", []byte(`{"type":"content_block_start","index":`+idx+`,"content_block":{"type":"text","text":""}}`)) ||
 			!event("ping", []byte(`{"type": "ping"}`)) {
 			return
 		}
 		var d []byte
 		for _, w := range res.words {
-			d = append(d[:0], `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`...)
+			d = append(d[:0], `{"type":"content_block_delta","index":`+idx+`,"delta":{"type":"text_delta","text":`...)
 			d = appendString(d, w)
 			if !event("content_block_delta", append(d, "}}"...)) {
 				return
 			}
 		}
-		if !event("content_block_stop", []byte(`{"type":"content_block_stop","index":0}`)) {
+		if !event("content_block_stop", []byte(`{"type":"content_block_stop","index":`+idx+`}`)) {
 			return
 		}
 	}
@@ -214,6 +390,33 @@ func (p *anthropicProto) renderStream(c *call, res *result, emit func([]byte) bo
 		return
 	}
 	event("message_stop", []byte(`{"type":"message_stop"}`))
+}
+
+// streamThinking emits the thinking block at index 0 as Anthropic streams it: content_block_start with empty
+// thinking, a thinking_delta per word (none when the text is omitted), a signature_delta, content_block_stop; a
+// redacted block starts with its data and stops.
+func (p *anthropicProto) streamThinking(c *call, res *result, event func(string, []byte) bool) bool {
+	d := append([]byte(`{"type":"content_block_start","index":0,"content_block":`), p.appendThinkingBlock(nil, c, res, true)...)
+	if !event("content_block_start", append(d, '}')) {
+		return false
+	}
+	if !res.redacted {
+		if !c.hideThinking {
+			for _, w := range res.thought {
+				d = append(d[:0], `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":`...)
+				d = appendString(d, w)
+				if !event("content_block_delta", append(d, "}}"...)) {
+					return false
+				}
+			}
+		}
+		d = append(d[:0], `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":`...)
+		d = appendString(d, signThinking("thinking", p.shownThinking(c, res)))
+		if !event("content_block_delta", append(d, "}}"...)) {
+			return false
+		}
+	}
+	return event("content_block_stop", []byte(`{"type":"content_block_stop","index":0}`))
 }
 
 // anthropicError writes Anthropic's error envelope.

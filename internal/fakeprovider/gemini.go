@@ -70,8 +70,15 @@ type geminiRequest struct {
 	} `json:"toolConfig"`
 	GenerationConfig *struct {
 		MaxOutputTokens int `json:"maxOutputTokens"`
+		ThinkingConfig  *struct {
+			ThinkingBudget  *int `json:"thinkingBudget"`
+			IncludeThoughts bool `json:"includeThoughts"`
+		} `json:"thinkingConfig"`
 	} `json:"generationConfig"`
 }
+
+// geminiMaxThinkingBudget is the largest thinkingBudget of Gemini 2.5 Flash, the model the fake stands for.
+const geminiMaxThinkingBudget = 24576
 
 func (p *geminiProto) parse(body []byte) (*call, error) {
 	var req geminiRequest
@@ -122,8 +129,23 @@ func (p *geminiProto) parse(body []byte) (*call, error) {
 			c.tools = nil
 		}
 	}
-	if req.GenerationConfig != nil {
-		c.maxTokens = req.GenerationConfig.MaxOutputTokens
+	if gc := req.GenerationConfig; gc != nil {
+		c.maxTokens = gc.MaxOutputTokens
+		if tc := gc.ThinkingConfig; tc != nil {
+			// Thinking is on by default on Gemini 2.5 Flash; the fake thinks only when asked, so that answers
+			// without a thinkingConfig stay as they were. Thoughts come back only with includeThoughts.
+			c.thinking = dynamicThinking
+			if b := tc.ThinkingBudget; b != nil {
+				if *b < -1 || *b > geminiMaxThinkingBudget {
+					return nil, fmt.Errorf("* GenerateContentRequest.generation_config.thinking_config.thinking_budget: "+
+						"must be -1 (dynamic) or between 0 and %d", geminiMaxThinkingBudget)
+				}
+				if *b >= 0 {
+					c.thinking = *b
+				}
+			}
+			c.hideThinking = !tc.IncludeThoughts
+		}
 	}
 	return c, nil
 }
@@ -184,13 +206,25 @@ func (p *geminiProto) toolPart(res *result) []byte {
 	return append(b, `}}`...)
 }
 
+// thoughtPart is a thought summary part.
+func thoughtPart(b []byte, text string) []byte {
+	b = appendString(append(b, `{"text":`...), text)
+	return append(b, `,"thought":true}`...)
+}
+
 func (p *geminiProto) render(b []byte, c *call, res *result) []byte {
 	var parts []byte
+	if len(res.thought) > 0 && !c.hideThinking {
+		parts = thoughtPart(parts, res.thoughtText())
+		if res.tool != "" || len(res.words) > 0 {
+			parts = append(parts, ',')
+		}
+	}
 	switch {
 	case res.tool != "":
-		parts = p.toolPart(res)
+		parts = append(parts, p.toolPart(res)...)
 	case len(res.words) > 0:
-		parts = appendString([]byte(`{"text":`), res.text())
+		parts = appendString(append(parts, `{"text":`...), res.text())
 		parts = append(parts, '}')
 	}
 	return append(p.appendResponse(b, c, res, parts, geminiFinish(res.finish), res.output), '\n')
@@ -203,6 +237,13 @@ func (p *geminiProto) renderStream(c *call, res *result, emit func([]byte) bool)
 		b = p.appendResponse(b, c, res, parts, finish, output)
 		b = append(b, "\r\n\r\n"...) // the real API separates events with CRLF
 		return emit(b)
+	}
+	if !c.hideThinking {
+		for _, w := range res.thought {
+			if !send(thoughtPart(part[:0], w), "", 0) {
+				return
+			}
+		}
 	}
 	switch {
 	case res.tool != "":

@@ -35,7 +35,16 @@ type call struct {
 	tools        []string
 	forceTool    string // a named tool the choice forces
 	forceAny     bool   // the choice forces some tool
+	// thinking is the thinking the request asks for: 0 none, > 0 a budget in tokens, dynamicThinking when the
+	// model decides.
+	thinking int
+	// hideThinking: think, but return no thinking text (Anthropic display omitted, Gemini includeThoughts
+	// false, OpenAI, which never shows its reasoning).
+	hideThinking bool
 }
+
+// dynamicThinking is call.thinking when the model decides how much to think.
+const dynamicThinking = -1
 
 // count adds the words of one text.
 func (c *call) count(text string) { c.words += countWords(text) }
@@ -51,6 +60,8 @@ const (
 // result is the deterministic answer to a call.
 type result struct {
 	id        int64
+	thought   []string // thinking words, before the reply; each is one output (reasoning) token and one stream chunk
+	redacted  bool     // the thinking is an Anthropic redacted_thinking block
 	words     []string // reply words; each is one output token and one stream chunk
 	tool      string   // tool to call, "" for a text answer
 	toolArgs  string   // JSON object
@@ -67,6 +78,12 @@ const maxReplyWords = 16
 func (s *Server) respond(c *call, f Fault) *result {
 	res := &result{id: s.nextID(), input: c.words + c.messages}
 	res.cached = min(s.opts.CachedInputTokens, res.input)
+	res.thought = think(c)
+	res.redacted = len(res.thought) > 0 && strings.Contains(c.lastText, RedactedThinkingTrigger)
+	room := c.maxTokens // for the reply, once the thinking is done
+	if room > 0 {
+		room = max(room-len(res.thought), 0)
+	}
 	switch {
 	case f.ContentFilter:
 		res.finish = finishFilter
@@ -90,20 +107,55 @@ func (s *Server) respond(c *call, f Fault) *result {
 				res.words = append(res.words, " "+w)
 			}
 		}
-		if c.maxTokens > 0 && len(res.words) > c.maxTokens {
-			res.words = res.words[:c.maxTokens]
+		if c.maxTokens > 0 && len(res.words) > room {
+			res.words = res.words[:room]
 			res.finish = finishLength
 		}
 		res.output = len(res.words)
 	}
 	res.reasoning = s.opts.ReasoningTokens
 	if c.maxTokens > 0 {
-		res.reasoning = max(min(res.reasoning, c.maxTokens-res.output), 0)
+		res.reasoning = max(min(res.reasoning, c.maxTokens-res.output-len(res.thought)), 0)
 		res.output = min(res.output, c.maxTokens)
 	}
+	res.reasoning += len(res.thought)
 	res.output += res.reasoning
 	return res
 }
+
+// RedactedThinkingTrigger in the last user text makes the Anthropic fake answer with a redacted_thinking block,
+// as Anthropic's API does for this string.
+const RedactedThinkingTrigger = "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253"
+
+// think returns the thinking words of a call: "thinking about: " and the first words of the last user text (or
+// about the tool result), within the budget and leaving at least one token of the limit for the reply.
+func think(c *call) []string {
+	if c.thinking == 0 {
+		return nil
+	}
+	words := []string{"thinking ", "about:"}
+	if c.lastIsTool {
+		words = []string{"thinking ", "about ", "the ", "tool ", "result"}
+	} else {
+		for w := range strings.FieldsSeq(c.lastText) {
+			if len(words) >= maxReplyWords {
+				break
+			}
+			words = append(words, " "+w)
+		}
+	}
+	n := len(words)
+	if c.thinking > 0 {
+		n = min(n, c.thinking)
+	}
+	if c.maxTokens > 0 {
+		n = min(n, c.maxTokens-1)
+	}
+	return words[:max(n, 0)]
+}
+
+// thoughtText is the thinking as one string.
+func (r *result) thoughtText() string { return strings.Join(r.thought, "") }
 
 // pickTool applies the documented tool rule.
 func (s *Server) pickTool(c *call) string {

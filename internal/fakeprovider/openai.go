@@ -3,6 +3,7 @@ package fakeprovider
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -40,7 +41,11 @@ type openAIRequest struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	ReasoningEffort *string `json:"reasoning_effort"`
 }
+
+// reasoningWords is how many reasoning tokens each reasoning_effort spends at most.
+var reasoningWords = map[string]int{"minimal": 1, "low": 4, "medium": 8, "high": 16}
 
 // textOf returns the text of a content that is a JSON string or an array of parts (or blocks) with "text".
 func textOf(raw json.RawMessage) (string, error) {
@@ -95,6 +100,20 @@ func (p *openAIProto) parse(body []byte) (*call, error) {
 		return nil, fmt.Errorf("[] is too short - 'messages'")
 	}
 	c := &call{model: req.Model, messages: len(req.Messages), stream: req.Stream}
+	if e := req.ReasoningEffort; e != nil {
+		// OpenAI's own answers for a model that does not reason and for a value it does not know.
+		if strings.HasPrefix(req.Model, "gpt-4") || strings.HasPrefix(req.Model, "gpt-3") {
+			return nil, errors.New("Unsupported parameter: 'reasoning_effort' is not supported with this model.") //nolint:staticcheck // the real API's wording
+		}
+		n, ok := reasoningWords[*e]
+		if !ok {
+			return nil, fmt.Errorf("Invalid value: '%s'. Supported values are: 'minimal', 'low', 'medium', and 'high'.", *e) //nolint:staticcheck // the real API's wording
+		}
+		c.thinking, c.hideThinking = n, true // OpenAI bills reasoning but never shows it in chat completions
+	}
+	if p.s.opts.ReasoningContent {
+		c.thinking, c.hideThinking = dynamicThinking, false
+	}
 	c.includeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	switch {
 	case req.MaxCompletionTokens != nil:
@@ -191,7 +210,12 @@ func (p *openAIProto) appendToolCall(b []byte, res *result, args string, withInd
 
 func (p *openAIProto) render(b []byte, c *call, res *result) []byte {
 	b = p.appendHead(b, c, res, "chat.completion")
-	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
+	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant",`...)
+	if len(res.thought) > 0 && !c.hideThinking {
+		b = appendString(append(b, `"reasoning_content":`...), res.thoughtText())
+		b = append(b, ',')
+	}
+	b = append(b, `"content":`...)
 	if res.tool != "" {
 		b = append(b, `null,"tool_calls":`...)
 		b = p.appendToolCall(b, res, res.toolArgs, false)
@@ -229,6 +253,13 @@ func (p *openAIProto) renderStream(c *call, res *result, emit func([]byte) bool)
 	}
 	if !chunk(`{"role":"assistant","content":"","refusal":null}`, "") {
 		return
+	}
+	if !c.hideThinking {
+		for _, w := range res.thought {
+			if !chunk(string(appendString([]byte(`{"reasoning_content":`), w))+"}", "") {
+				return
+			}
+		}
 	}
 	if res.tool != "" {
 		d := p.appendToolCall([]byte(`{"tool_calls":`), res, "", true)

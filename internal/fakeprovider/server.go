@@ -16,6 +16,16 @@
 //   - Tools: when the request declares tools and the last message is not a tool result, the model calls a tool
 //     if the tool choice forces one (required / any / a named function / ANY) or, under auto, if the last user
 //     text mentions a tool's name. Arguments are {"input": <last user text>}.
+//   - Thinking: when the request asks for it (Anthropic thinking enabled or adaptive, Gemini thinkingConfig,
+//     OpenAI reasoning_effort, or always with Options.ReasoningContent), the model first thinks "thinking about:"
+//     and the first words of the last user text (or "thinking about the tool result"), one reasoning token per
+//     word, within the budget and the output limit, before a reply cut to what the limit leaves. Anthropic
+//     returns a thinking block signed by the fake (a redacted_thinking block when the text holds
+//     RedactedThinkingTrigger) and, like Anthropic, rejects with 400 a thinking block in history whose signature
+//     it did not issue, a thinking request whose last tool-use turn does not start with thinking, and the
+//     request rules of extended thinking (budget_tokens >= 1024 and < max_tokens, temperature 1 only, no forced
+//     tool). Gemini returns thought parts (with includeThoughts) and thoughtsTokenCount; OpenAI counts
+//     reasoning_tokens and shows nothing, and rejects reasoning_effort for gpt-4 and gpt-3 models as OpenAI does.
 package fakeprovider
 
 import (
@@ -57,6 +67,9 @@ type Options struct {
 	CachedInputTokens int
 	// ReasoningTokens is added to the output as reasoning (capped so output stays within max tokens).
 	ReasoningTokens int
+	// ReasoningContent makes the OpenAI wire think on every request and return the thinking as
+	// reasoning_content, as DeepSeek's reasoner does.
+	ReasoningContent bool
 }
 
 // Fault is the failure behaviour of the server; the zero value means healthy. It can be changed at any time

@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/llmroute/llmroute/api/v1alpha1"
+
 // Fixed terms of the input-token upper bound. They are margins for tokens a provider adds around the content
 // (chat-template markers, tool rendering, image encoding), not measurements; see doc.go.
 const (
@@ -50,10 +52,11 @@ func EstimateInputTokensUpper(in InputSize) int {
 	return n
 }
 
-// OutputBound returns the most output tokens t can produce for req, and false when nothing bounds it. It is the
-// smallest of the request's max_tokens, the target's maxTokens and the model's max output, among those known.
-// The router must send the bound to the provider as the request's max output tokens, so the provider enforces
-// what the cost check assumed; reasoning tokens count against it at OpenAI and Anthropic.
+// OutputBound returns the output-token limit the router sends t for req, and false when nothing bounds it. It
+// is the smallest of the request's max_tokens, the target's maxTokens and the model's max output, among those
+// known. The router must send it to the provider as the request's max output tokens, so the provider enforces
+// what the cost check assumed. Reasoning tokens count against it at OpenAI (max_completion_tokens) and
+// Anthropic (budget_tokens is within max_tokens); see OutputCostBound for Gemini.
 func OutputBound(t *Target, req Request) (int, bool) {
 	bound := 0
 	for _, v := range [3]int{req.MaxTokens, t.MaxTokens, t.ModelMaxOutputTokens} {
@@ -62,6 +65,35 @@ func OutputBound(t *Target, req Request) (int, bool) {
 		}
 	}
 	return bound, bound > 0
+}
+
+// AdaptiveThinking is Request.ThinkingBudget for thinking whose amount the model decides.
+const AdaptiveThinking = -1
+
+// MaxDynamicThinkingTokens bounds the thinking of a model that decides how much to think on a provider that
+// counts thinking outside its output limit: Gemini's largest thinking budget (2.5 Pro's 32,768).
+const MaxDynamicThinkingTokens = 32768
+
+// ThinkingOutsideOutputLimit reports whether a provider's documentation leaves thinking tokens outside the
+// request's output limit. Gemini's does (thinkingBudget beside maxOutputTokens), although Gemini is widely
+// observed to count thoughts against maxOutputTokens; the bound takes the documented, larger reading.
+func ThinkingOutsideOutputLimit(p v1alpha1.Provider) bool { return p == v1alpha1.ProviderGemini }
+
+// OutputCostBound returns the most output tokens t can bill for req, and false when nothing bounds it: the
+// OutputBound, plus, when the request asks for thinking and t's provider counts thinking outside the output
+// limit (ThinkingOutsideOutputLimit) on a model not known to be unable to think, the thinking budget
+// (MaxDynamicThinkingTokens for adaptive thinking). The router never sends a larger budget than the request's.
+func OutputCostBound(t *Target, req Request) (int, bool) {
+	bound, ok := OutputBound(t, req)
+	if !ok || req.ThinkingBudget == 0 || !ThinkingOutsideOutputLimit(t.Provider) ||
+		(t.Caps.Reasoning != nil && !*t.Caps.Reasoning) {
+		return bound, ok
+	}
+	thinking := req.ThinkingBudget
+	if thinking < 0 {
+		thinking = MaxDynamicThinkingTokens
+	}
+	return satAdd(bound, thinking), true
 }
 
 // EstimateCost returns the worst-case cost in USD of inputTokens and outputTokens on t at its cap price
@@ -113,7 +145,7 @@ func ActualCost(t *Target, u Usage) (usd float64, known bool) {
 }
 
 // IsUsageOutlier reports whether u breaks a bound the cost check relied on: more input tokens than
-// req.InputTokensUpper, more output tokens than OutputBound, or an inconsistent report (cached above input,
+// req.InputTokensUpper, more output tokens than OutputCostBound, or an inconsistent report (cached above input,
 // reasoning above output, negative counts). The router records such attempts as usage_outlier, because the
 // hard cap was checked against bounds the provider did not keep to.
 func IsUsageOutlier(t *Target, req Request, u Usage) bool {
@@ -126,7 +158,7 @@ func IsUsageOutlier(t *Target, req Request, u Usage) bool {
 	if u.InputTokens > req.InputTokensUpper {
 		return true
 	}
-	if bound, ok := OutputBound(t, req); ok && u.OutputTokens > bound {
+	if bound, ok := OutputCostBound(t, req); ok && u.OutputTokens > bound {
 		return true
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/llmroute/llmroute/api/v1alpha1"
 	"github.com/llmroute/llmroute/internal/catalog"
 )
 
@@ -140,10 +141,12 @@ func TestCostBoundProperty(t *testing.T) {
 				tokens += byteTokenize(r, schema) + r.IntN(ToolOverheadTokens+1)
 			}
 		}
-		req := Request{InputTokensUpper: EstimateInputTokensUpper(size), MaxTokens: r.IntN(3) * r.IntN(5000)}
+		req := Request{InputTokensUpper: EstimateInputTokensUpper(size), MaxTokens: r.IntN(3) * r.IntN(5000),
+			ThinkingBudget: []int{0, AdaptiveThinking, 1024 + r.IntN(30000)}[r.IntN(3)]}
 
 		// A target with random prices, caps and an optional override margin.
-		tg := Target{Price: catalog.Price{Input: randPrice(r), Output: randPrice(r)}, ModelMaxOutputTokens: 1 + r.IntN(20000)}
+		tg := Target{Price: catalog.Price{Input: randPrice(r), Output: randPrice(r)}, ModelMaxOutputTokens: 1 + r.IntN(20000),
+			Provider: []v1alpha1.Provider{v1alpha1.ProviderOpenAI, v1alpha1.ProviderAnthropic, v1alpha1.ProviderGemini}[r.IntN(3)]}
 		if r.IntN(2) == 0 {
 			tg.Price.CacheRead = randPrice(r)
 		}
@@ -157,7 +160,8 @@ func TestCostBoundProperty(t *testing.T) {
 			tg.BilledPrice.CacheRead = nil
 			tg.Price = catalog.Price{Input: ptr(*tg.BilledPrice.Input * (1 + margin)), Output: ptr(*tg.BilledPrice.Output * (1 + margin))}
 		}
-		bound, ok := OutputBound(&tg, req)
+		// Thinking output included: the bound the provider can bill, beyond the limit sent where it documents so.
+		bound, ok := OutputCostBound(&tg, req)
 		if !ok {
 			t.Fatalf("case %d: target with a model max output is unbounded", i)
 		}
@@ -189,5 +193,69 @@ func TestCostBoundProperty(t *testing.T) {
 		if !IsUsageOutlier(&tg, req, over) {
 			t.Fatalf("case %d: usage %+v beyond bounds (input upper %d, output bound %d) not flagged", i, over, req.InputTokensUpper, bound)
 		}
+	}
+}
+
+// TestOutputCostBoundThinking: thinking is within the output limit at OpenAI and Anthropic, so their cost bound
+// is the limit sent; Gemini documents thinkingBudget beside maxOutputTokens, so a request that asks for thinking
+// is priced for the limit plus the budget there, and the limit sent stays the same.
+func TestOutputCostBoundThinking(t *testing.T) {
+	base := with(mk("t", 1, 10), func(t *Target) { t.ModelMaxOutputTokens = 65_536 })
+	of := func(p v1alpha1.Provider) Target { return with(base, func(t *Target) { t.Provider = p }) }
+	noReasoning := with(of(v1alpha1.ProviderGemini), func(t *Target) { t.Caps.Reasoning = ptr(false) })
+	tests := []struct {
+		name     string
+		target   Target
+		thinking int
+		want     int
+	}{
+		{"anthropic: budget within max_tokens", of(v1alpha1.ProviderAnthropic), 3000, 4000},
+		{"openai: reasoning within max_completion_tokens", of(v1alpha1.ProviderOpenAI), 3000, 4000},
+		{"gemini without thinking", of(v1alpha1.ProviderGemini), 0, 4000},
+		{"gemini: budget beside maxOutputTokens", of(v1alpha1.ProviderGemini), 3000, 7000},
+		{"gemini: adaptive thinking up to the largest budget", of(v1alpha1.ProviderGemini), AdaptiveThinking, 4000 + MaxDynamicThinkingTokens},
+		{"gemini model that cannot think gets none", noReasoning, 3000, 4000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := Request{InputTokensUpper: 100, MaxTokens: 4000, ThinkingBudget: tt.thinking}
+			if got, ok := OutputCostBound(&tt.target, req); got != tt.want || !ok {
+				t.Fatalf("OutputCostBound = %d, %v; want %d", got, ok, tt.want)
+			}
+			p := pol(v1alpha1.RankingPriority, tt.target)
+			c := p.Plan(req, nil, p.MaxLatency, 0, nil, 0).Candidates[0]
+			if c.OutputBound != 4000 {
+				t.Errorf("limit sent = %d, want the request's 4000", c.OutputBound)
+			}
+			if wantCost := float64(100*1+tt.want*10) / 1e6; math.Abs(c.EstMaxCostUSD-wantCost) > 1e-15 {
+				t.Errorf("worst case %v, want %v", c.EstMaxCostUSD, wantCost)
+			}
+			if IsUsageOutlier(&tt.target, req, Usage{InputTokens: 100, OutputTokens: tt.want, ReasoningTokens: tt.want - 1}) ||
+				!IsUsageOutlier(&tt.target, req, Usage{InputTokens: 100, OutputTokens: tt.want + 1}) {
+				t.Errorf("outlier check does not use the cost bound %d", tt.want)
+			}
+		})
+	}
+
+	// Under a hard cap, the thinking budget can make the difference.
+	gem := of(v1alpha1.ProviderGemini)
+	p := pol(v1alpha1.RankingPriority, gem)
+	p.HardCapUSD = ptr(0.05) // 4,000 output tokens at $10/M = $0.04: within; plus 3,000 thinking: $0.07
+	req := Request{InputTokensUpper: 100, MaxTokens: 4000}
+	if c := p.Plan(req, nil, p.MaxLatency, 0, nil, 0).Candidates[0]; !c.Eligible {
+		t.Fatalf("without thinking: %+v", c)
+	}
+	req.ThinkingBudget = 3000
+	if c := p.Plan(req, nil, p.MaxLatency, 0, nil, 0).Candidates[0]; c.Excluded != ExcludedOverHardCostCap {
+		t.Fatalf("with thinking: %+v", c)
+	}
+	// Saturates rather than overflowing.
+	req = Request{MaxTokens: math.MaxInt, ThinkingBudget: 1}
+	if got, _ := OutputCostBound(&gem, req); got != 65_536+1 {
+		t.Errorf("bound %d", got)
+	}
+	huge := with(gem, func(t *Target) { t.ModelMaxOutputTokens = math.MaxInt })
+	if got, _ := OutputCostBound(&huge, Request{ThinkingBudget: 5}); got != math.MaxInt {
+		t.Errorf("saturated bound %d", got)
 	}
 }

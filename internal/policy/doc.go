@@ -26,11 +26,23 @@
 // (OutputBound). The router sends it as the request's max output, so the provider enforces it. When none is
 // known the output is unbounded, and under a hard cap the target is excluded as unbounded_output.
 //
+// Thinking (reasoning) tokens are output tokens, billed at the output price. OpenAI counts reasoning within
+// max_completion_tokens and Anthropic thinking within max_tokens (budget_tokens < max_tokens), so the bound
+// holds. Gemini documents thinkingBudget beside maxOutputTokens, so when a request asks for thinking the bound
+// priced for a Gemini target (OutputCostBound) adds the thinking budget (32,768 when the model decides):
+//
+//	output_cost_bound = output_bound + (gemini and thinking asked ? thinking_budget : 0)
+//
+// In practice Gemini is observed to count thoughts against maxOutputTokens, which makes the addition a margin;
+// the documented reading is the one the cap must survive. Gemini 2.5 models also think when nothing asks them
+// to (dynamic thinking by default); that thinking is not added, and would show as usage_outlier if it were
+// ever billed beyond maxOutputTokens.
+//
 // # Cost
 //
 // Prices are USD per million tokens. The worst case of an attempt (EstimateCost) is
 //
-//	est_max_cost = (input_upper x max(input_price, cache_read_price) + output_bound x output_price) / 1e6
+//	est_max_cost = (input_upper x max(input_price, cache_read_price) + output_cost_bound x output_price) / 1e6
 //
 // at the cap price: the catalog price, or a policy override x (1 + safetyMargin). A target is eligible under a
 // hard cap only if its price is known, its output bounded, and est_max_cost + spent <= hard cap, where spent is

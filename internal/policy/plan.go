@@ -50,6 +50,10 @@ type Request struct {
 	InputTokensUpper int
 	// MaxTokens is the request's max_tokens / max_completion_tokens; 0 means not set.
 	MaxTokens int
+	// ThinkingBudget is the thinking the request asks for in tokens (Anthropic budget_tokens, which is within
+	// MaxTokens), AdaptiveThinking when the model decides, 0 for none. It raises the output cost bound of
+	// providers that count thinking outside the output limit (OutputCostBound).
+	ThinkingBudget int
 	// Tools, StructuredOutput, Vision and Stream say the request uses tools, a JSON schema response format,
 	// image input, or streaming; each makes the matching capability required.
 	Tools            bool
@@ -141,8 +145,8 @@ func (p *Policy) Plan(req Request, obs []Observation, remaining time.Duration, s
 
 		bound, bounded := OutputBound(t, req)
 		c.OutputBound = bound
-		if bounded {
-			c.EstMaxCostUSD, c.CostKnown = EstimateCost(t, req.InputTokensUpper, bound)
+		if costBound, ok := OutputCostBound(t, req); ok {
+			c.EstMaxCostUSD, c.CostKnown = EstimateCost(t, req.InputTokensUpper, costBound)
 		}
 		priceKnown := t.Price.Input != nil && t.Price.Output != nil
 

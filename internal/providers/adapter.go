@@ -53,6 +53,9 @@ type Endpoint struct {
 	Key keys.Secret
 	// MaxTokens, when > 0, caps the request's output tokens: a larger or missing request limit is lowered to it.
 	MaxTokens int
+	// Reasoning says whether the model can think (the catalog's reasoning capability); nil when unknown. A
+	// request's Reasoning goes only to models that can (see Reasoning).
+	Reasoning *bool
 }
 
 // Adapter speaks one provider's wire format. Implementations are stateless and safe for concurrent use; they

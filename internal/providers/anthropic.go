@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -31,9 +32,21 @@ const DefaultAnthropicMaxTokens = 4096
 // forced tool: a forced tool would turn the answer into a tool call the client did not ask for, and Claude
 // follows the instruction reliably. The output is therefore not schema-validated by the provider.
 //
+// Thinking: a request's Reasoning becomes thinking {type: enabled, budget_tokens} (the budget lowered below
+// max_tokens when a target's cap makes max_tokens smaller; no thinking at all when that leaves less than 1024) or
+// {type: adaptive}, with display. While thinking, temperature is left out (Anthropic accepts only 1, its
+// default). Assistant turns send their signed thinking and redacted_thinking blocks first, unchanged; unsigned
+// blocks (reasoning another provider produced) are dropped, as Anthropic would reject them. Anthropic also
+// rejects a thinking request whose last assistant turn calls tools without starting with a thinking block,
+// which is what a conversation another provider served looks like: such a request is sent without thinking,
+// as Anthropic's own error message advises, and so is every request that does not ask for thinking, with no
+// thinking blocks in its history.
+//
 // Response translation: text blocks are concatenated into content; tool_use blocks become tool_calls with the
-// input re-encoded as a JSON string; thinking blocks are dropped. stop_reason end_turn/stop_sequence/pause_turn →
-// stop, max_tokens → length, tool_use → tool_calls, refusal → content_filter.
+// input re-encoded as a JSON string; thinking and redacted_thinking blocks become Thinking (with their
+// signatures) and their text ReasoningContent. stop_reason end_turn/stop_sequence/pause_turn → stop,
+// max_tokens → length, tool_use → tool_calls, refusal → content_filter. Thinking tokens are part of Anthropic's
+// output_tokens, so they are billed as output.
 type AnthropicAdapter struct{}
 
 type anthropicRequest struct {
@@ -48,7 +61,18 @@ type anthropicRequest struct {
 	Tools         []anthropicTool       `json:"tools,omitempty"`
 	ToolChoice    *anthropicToolChoice  `json:"tool_choice,omitempty"`
 	Metadata      *anthropicRequestMeta `json:"metadata,omitempty"`
+	Thinking      *anthropicThinking    `json:"thinking,omitempty"`
 }
+
+// anthropicThinking is the thinking parameter: {type: enabled, budget_tokens} or {type: adaptive}.
+type anthropicThinking struct {
+	Type         string `json:"type"`
+	BudgetTokens int    `json:"budget_tokens,omitempty"`
+	Display      string `json:"display,omitempty"`
+}
+
+// anthropicMinThinkingBudget is Anthropic's smallest budget_tokens.
+const anthropicMinThinkingBudget = 1024
 
 type anthropicRequestMeta struct {
 	UserID string `json:"user_id"`
@@ -68,6 +92,11 @@ type anthropicBlock struct {
 	Input     json.RawMessage       `json:"input,omitempty"`
 	ToolUseID string                `json:"tool_use_id,omitempty"`
 	Content   string                `json:"content,omitempty"`
+	// Thinking is a thinking block's text: a pointer because the field is required even when empty (display
+	// omitted).
+	Thinking  *string `json:"thinking,omitempty"`
+	Signature string  `json:"signature,omitempty"`
+	Data      string  `json:"data,omitempty"`
 }
 
 type anthropicImageSource struct {
@@ -101,11 +130,14 @@ type anthropicResponse struct {
 }
 
 type anthropicContent struct {
-	Type  string          `json:"type"`
-	Text  string          `json:"text"`
-	ID    string          `json:"id"`
-	Name  string          `json:"name"`
-	Input json.RawMessage `json:"input"`
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Input     json.RawMessage `json:"input"`
+	Thinking  string          `json:"thinking"`
+	Signature string          `json:"signature"`
+	Data      string          `json:"data"`
 }
 
 type anthropicUsage struct {
@@ -144,13 +176,18 @@ func (a *AnthropicAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint,
 	}
 	usage := ar.Usage.normalize()
 	msg := ResponseMessage{Role: RoleAssistant}
-	var text strings.Builder
+	var text, reasoning strings.Builder
 	hasText := false
 	for _, c := range ar.Content {
 		switch c.Type {
 		case "text":
 			text.WriteString(c.Text)
 			hasText = true
+		case "thinking":
+			msg.Thinking = append(msg.Thinking, ThinkingBlock{Text: c.Thinking, Signature: c.Signature})
+			reasoning.WriteString(c.Thinking)
+		case "redacted_thinking":
+			msg.Thinking = append(msg.Thinking, ThinkingBlock{RedactedData: c.Data})
 		case "tool_use":
 			msg.ToolCalls = append(msg.ToolCalls, ToolCall{
 				ID: c.ID, Type: "function",
@@ -160,6 +197,9 @@ func (a *AnthropicAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint,
 	}
 	if hasText || len(msg.ToolCalls) == 0 {
 		msg.Content = ptr(text.String())
+	}
+	if reasoning.Len() > 0 {
+		msg.ReasoningContent = ptr(reasoning.String())
 	}
 	return &ChatResponse{
 		ID: ar.ID, Object: ObjectChatCompletion, Created: nowUnix(), Model: ar.Model,
@@ -251,6 +291,10 @@ func toAnthropic(ep Endpoint, req *ChatRequest) (*anthropicRequest, error) {
 	if req.User != "" {
 		out.Metadata = &anthropicRequestMeta{UserID: req.User}
 	}
+	out.Thinking = anthropicThinkingOf(thinkingFor(ep, req), out.MaxTokens, req.Messages)
+	if out.Thinking != nil {
+		out.Temperature = nil // Anthropic accepts only its default, 1, while thinking
+	}
 	var system []string
 	for i, m := range req.Messages {
 		var role string
@@ -270,6 +314,9 @@ func toAnthropic(ep Endpoint, req *ChatRequest) (*anthropicRequest, error) {
 			blocks = bs
 		case RoleAssistant:
 			role = "assistant"
+			if out.Thinking != nil {
+				blocks = anthropicThinkingBlocks(m.Thinking)
+			}
 			if t := m.Content.PlainText(); t != "" {
 				blocks = append(blocks, anthropicBlock{Type: "text", Text: t})
 			}
@@ -319,6 +366,50 @@ func toAnthropic(ep Endpoint, req *ChatRequest) (*anthropicRequest, error) {
 		}
 	}
 	return out, nil
+}
+
+// anthropicThinkingOf returns the thinking parameter for r, or nil to send none: when r is nil, when a budget
+// cannot fit below maxTokens with Anthropic's minimum of 1024, or when the last assistant turn calls tools (or
+// is a prefill) without a block Anthropic signed. Anthropic rejects the last case ("a final assistant message must start with
+// a thinking block ... To avoid this requirement, disable thinking"); it is what a conversation looks like
+// after another provider served the tool call, so the turn goes without thinking rather than failing.
+func anthropicThinkingOf(r *Reasoning, maxTokens int, msgs []Message) *anthropicThinking {
+	if r == nil {
+		return nil
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != RoleAssistant {
+			continue
+		}
+		prefill := i == len(msgs)-1
+		if (prefill || len(msgs[i].ToolCalls) > 0) && !slices.ContainsFunc(msgs[i].Thinking, ThinkingBlock.anthropicSigned) {
+			return nil
+		}
+		break
+	}
+	if r.Adaptive {
+		return &anthropicThinking{Type: "adaptive", Display: r.Display}
+	}
+	budget := min(r.BudgetTokens, maxTokens-1)
+	if budget < anthropicMinThinkingBudget {
+		return nil
+	}
+	return &anthropicThinking{Type: "enabled", BudgetTokens: budget, Display: r.Display}
+}
+
+// anthropicThinkingBlocks returns the blocks of a turn's thinking that Anthropic accepts back: those it signed
+// and redacted ones, unchanged and in order.
+func anthropicThinkingBlocks(thinking []ThinkingBlock) []anthropicBlock {
+	var blocks []anthropicBlock
+	for _, b := range thinking {
+		switch {
+		case b.RedactedData != "":
+			blocks = append(blocks, anthropicBlock{Type: "redacted_thinking", Data: b.RedactedData})
+		case b.Signature != "":
+			blocks = append(blocks, anthropicBlock{Type: "thinking", Thinking: ptr(b.Text), Signature: b.Signature})
+		}
+	}
+	return blocks
 }
 
 // toolInput turns OpenAI's arguments string into the object Anthropic wants; anything that is not a JSON object
@@ -415,6 +506,8 @@ type anthropicEvent struct {
 		Type         string  `json:"type"`
 		Text         string  `json:"text"`
 		PartialJSON  string  `json:"partial_json"`
+		Thinking     string  `json:"thinking"`
+		Signature    string  `json:"signature"`
 		StopReason   string  `json:"stop_reason"`
 		StopSequence *string `json:"stop_sequence"`
 	} `json:"delta"`
@@ -468,6 +561,14 @@ func (s *anthropicStream) Next() (*StreamChunk, error) {
 				if cb.Text != "" {
 					return s.chunk(Delta{Content: ptr(cb.Text)}, nil), nil
 				}
+			case "thinking":
+				if cb.Thinking != "" {
+					return s.chunk(Delta{ReasoningContent: ptr(cb.Thinking)}, nil), nil
+				}
+			case "redacted_thinking":
+				if cb.Data != "" {
+					return s.chunk(Delta{RedactedThinking: cb.Data}, nil), nil
+				}
 			}
 		case "content_block_delta":
 			if e.Delta == nil {
@@ -483,8 +584,16 @@ func (s *anthropicStream) Next() (*StreamChunk, error) {
 				}
 				return s.chunk(Delta{ToolCalls: []ToolCall{{Index: ptr(idx),
 					Function: FunctionCall{Arguments: e.Delta.PartialJSON}}}}, nil), nil
+			case "thinking_delta":
+				if e.Delta.Thinking != "" {
+					return s.chunk(Delta{ReasoningContent: ptr(e.Delta.Thinking)}, nil), nil
+				}
+			case "signature_delta":
+				if e.Delta.Signature != "" {
+					return s.chunk(Delta{ThinkingSignature: e.Delta.Signature}, nil), nil
+				}
 			}
-			// thinking_delta, signature_delta, citations_delta: nothing in the OpenAI shape carries them.
+			// citations_delta: nothing in the neutral shape carries it.
 		case "message_delta":
 			if e.Usage != nil {
 				s.mergeUsage(*e.Usage)

@@ -21,8 +21,12 @@ import (
 //     one per block; messages with string or block content: text, image (base64 → data: URL, url → URL),
 //     assistant tool_use → tool_calls, user tool_result → tool-role messages placed before the rest of that
 //     user turn (string or text-block content; is_error prefixes the text with "Error: ", the only way to keep
-//     the signal in the OpenAI shape); assistant thinking and redacted_thinking blocks are dropped (no target
-//     can take them back, and Anthropic itself ignores earlier turns' thinking).
+//     the signal in the OpenAI shape); assistant thinking (with its signature) and redacted_thinking blocks →
+//     Message.Thinking, which only Anthropic targets take back (signed blocks only; see ThinkingBlock).
+//   - thinking {type: enabled, budget_tokens} or {type: adaptive}, with display → Reasoning, validated as
+//     Anthropic validates it (budget_tokens >= 1024 and < max_tokens; temperature only 1, top_p >= 0.95, no
+//     top_k, no forced tool use, no prefill that does not start with thinking), so a request that Anthropic
+//     would refuse is refused whichever target serves it.
 //   - tools {name, description, input_schema, strict} → function tools; tool_choice auto/any/tool/none →
 //     auto/required/function/none; disable_parallel_tool_use → parallel_tool_calls false (honoured by
 //     OpenAI-compatible targets only); max_tokens (required, >= 1), stop_sequences, temperature and top_p (both
@@ -37,8 +41,8 @@ import (
 // wherever it appears (prompt caching is the provider's business; cached tokens are still reported in usage).
 //
 // Fields rejected with invalid_request_error because ignoring them would silently change what the client gets:
-// thinking other than {"type":"disabled"} (no thinking budget or thinking blocks across providers),
-// inference_geo (data residency cannot be promised across targets), container, mcp_servers,
+// thinking types other than enabled, adaptive and disabled, inference_geo (data residency cannot be promised
+// across targets), container, mcp_servers,
 // context_management, server tools (web search, code execution, ...), document, search_result and server-tool
 // content blocks, images inside tool results, and any field this list does not know, as Anthropic's own API
 // rejects unknown fields.
@@ -56,9 +60,9 @@ type anthropicInboundRequest struct {
 	Tools         []anthropicInboundTool      `json:"tools"`
 	ToolChoice    *anthropicInboundToolChoice `json:"tool_choice"`
 	Metadata      *anthropicRequestMeta       `json:"metadata"`
-	Thinking      *struct {
-		Type string `json:"type"`
-	} `json:"thinking"`
+	// TopK is only checked for presence: it is ignored, but Anthropic refuses it with thinking.
+	TopK         json.RawMessage           `json:"top_k"`
+	Thinking     *anthropicInboundThinking `json:"thinking"`
 	OutputConfig *struct {
 		Format *struct {
 			Type   string          `json:"type"`
@@ -81,6 +85,14 @@ var anthropicRejectedFields = map[string]string{
 	"context_management": "context editing is an Anthropic server feature",
 }
 
+// anthropicInboundThinking is the thinking parameter: {type: enabled, budget_tokens, display},
+// {type: adaptive, display} or {type: disabled}.
+type anthropicInboundThinking struct {
+	Type         string `json:"type"`
+	BudgetTokens *int   `json:"budget_tokens"`
+	Display      string `json:"display"`
+}
+
 type anthropicInboundMessage struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content"`
@@ -97,6 +109,9 @@ type anthropicInboundBlock struct {
 	ToolUseID string                `json:"tool_use_id"`
 	Content   json.RawMessage       `json:"content"`
 	IsError   bool                  `json:"is_error"`
+	Thinking  string                `json:"thinking"`
+	Signature string                `json:"signature"`
+	Data      string                `json:"data"`
 }
 
 type anthropicInboundTool struct {
@@ -141,16 +156,16 @@ func DecodeAnthropicRequest(data []byte) (*ChatRequest, error) {
 	if p := in.TopP; p != nil && (*p < 0 || *p > 1) {
 		return nil, errors.New("top_p must be between 0 and 1")
 	}
-	if th := in.Thinking; th != nil && th.Type != "disabled" {
-		return nil, errors.New(`thinking is not supported: a route may answer from providers without extended ` +
-			`thinking, so no thinking budget or thinking blocks can be promised; omit it or set {"type":"disabled"}`)
-	}
 	if len(in.Messages) == 0 {
 		return nil, errors.New("messages: at least one message is required")
 	}
+	reasoning, err := anthropicReasoning(&in)
+	if err != nil {
+		return nil, err
+	}
 
 	out := &ChatRequest{Model: in.Model, MaxTokens: in.MaxTokens, Temperature: in.Temperature, TopP: in.TopP,
-		Stop: in.StopSequences, Stream: in.Stream}
+		Stop: in.StopSequences, Stream: in.Stream, Reasoning: reasoning}
 	if in.Stream {
 		// The router needs the usage of a stream for its cost; the adapters ask upstream for it anyway, and
 		// saying so here keeps the request honest about what the answer carries.
@@ -184,6 +199,78 @@ func DecodeAnthropicRequest(data []byte) (*ChatRequest, error) {
 			JSONSchema: &JSONSchema{Name: "output", Schema: oc.Format.Schema}}
 	}
 	return out, nil
+}
+
+// anthropicThinkingDocs is where Anthropic's own errors about thinking send the reader.
+const anthropicThinkingDocs = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+
+// anthropicReasoning validates the thinking parameter, and the fields Anthropic does not allow with it, as
+// Anthropic does, so a request is refused (or not) the same whichever target the route picks; the messages
+// follow Anthropic's. It returns nil for no thinking.
+func anthropicReasoning(in *anthropicInboundRequest) (*Reasoning, error) {
+	th := in.Thinking
+	if th == nil || th.Type == "disabled" {
+		return nil, nil
+	}
+	r := &Reasoning{Display: th.Display}
+	switch th.Type {
+	case "enabled":
+		if th.BudgetTokens == nil {
+			return nil, errors.New("thinking.enabled.budget_tokens: Field required")
+		}
+		if *th.BudgetTokens < anthropicMinThinkingBudget {
+			return nil, fmt.Errorf("thinking.enabled.budget_tokens: Input should be greater than or equal to %d, got %d",
+				anthropicMinThinkingBudget, *th.BudgetTokens)
+		}
+		if *th.BudgetTokens >= *in.MaxTokens {
+			return nil, fmt.Errorf("`max_tokens` must be greater than `thinking.budget_tokens` (got max_tokens %d, "+
+				"budget_tokens %d). Please consult our documentation at %s#max-tokens-and-context-window-size",
+				*in.MaxTokens, *th.BudgetTokens, anthropicThinkingDocs)
+		}
+		r.BudgetTokens = *th.BudgetTokens
+	case "adaptive":
+		if th.BudgetTokens != nil {
+			return nil, errors.New("thinking.adaptive.budget_tokens: Extra inputs are not permitted " +
+				`(adaptive thinking has no budget; use {"type":"enabled","budget_tokens":N} for one)`)
+		}
+		r.Adaptive = true
+	case "":
+		return nil, errors.New(`thinking.type: Field required (one of "enabled", "adaptive", "disabled")`)
+	default:
+		return nil, fmt.Errorf(`thinking.type: Input tag %s does not match any of the expected tags: `+
+			`"enabled", "adaptive", "disabled"`, strconv.Quote(truncateName(th.Type)))
+	}
+	switch th.Display {
+	case "", ThinkingDisplaySummarized, ThinkingDisplayOmitted:
+	default:
+		return nil, fmt.Errorf(`thinking.%s.display: Input should be "summarized" or "omitted", got %s`,
+			th.Type, strconv.Quote(truncateName(th.Display)))
+	}
+	compat := anthropicThinkingDocs + "#feature-compatibility"
+	switch {
+	case in.Temperature != nil && *in.Temperature != 1:
+		return nil, fmt.Errorf("`temperature` may only be set to 1 when thinking is enabled. Please consult our "+
+			"documentation at %s", compat)
+	case in.TopP != nil && *in.TopP < 0.95:
+		return nil, fmt.Errorf("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. "+
+			"Please consult our documentation at %s", compat)
+	case len(in.TopK) > 0 && string(bytes.TrimSpace(in.TopK)) != "null":
+		return nil, fmt.Errorf("`top_k` must be unset when thinking is enabled. Please consult our documentation at %s", compat)
+	case in.ToolChoice != nil && (in.ToolChoice.Type == "any" || in.ToolChoice.Type == "tool"):
+		return nil, fmt.Errorf("Thinking may not be enabled when tool_choice forces tool use. Please consult our "+ //nolint:staticcheck // Anthropic's wording
+			"documentation at %s", compat)
+	}
+	if last := in.Messages[len(in.Messages)-1]; last.Role == RoleAssistant {
+		// A prefill: Anthropic continues it only when it starts with the turn's thinking.
+		if blocks, err := anthropicBlocks(last.Content); err == nil && (len(blocks) == 0 ||
+			(blocks[0].Type != "thinking" && blocks[0].Type != "redacted_thinking")) {
+			return nil, fmt.Errorf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`. When "+
+				"`thinking` is enabled, a final `assistant` message must start with a thinking block. To avoid this "+
+				"requirement, disable `thinking`. Please consult our documentation at %s", len(in.Messages)-1,
+				anthropicThinkingDocs)
+		}
+	}
+	return r, nil
 }
 
 // refuseFields turns the first (in name order, so the message is stable) field the decoder does not handle into
@@ -366,14 +453,20 @@ func fromAnthropicAssistant(blocks []anthropicInboundBlock) (*Message, error) {
 			}
 			msg.ToolCalls = append(msg.ToolCalls, ToolCall{ID: b.ID, Type: "function",
 				Function: FunctionCall{Name: b.Name, Arguments: args}})
-		case "thinking", "redacted_thinking":
-			// Dropped: no target takes them back, and Anthropic ignores earlier turns' thinking itself.
+		case "thinking":
+			msg.Thinking = append(msg.Thinking, ThinkingBlock{Text: b.Thinking, Signature: b.Signature})
+		case "redacted_thinking":
+			if b.Data == "" {
+				return nil, fmt.Errorf("content[%d]: redacted_thinking needs data", i)
+			}
+			msg.Thinking = append(msg.Thinking, ThinkingBlock{RedactedData: b.Data})
 		default:
 			return nil, fmt.Errorf("content[%d]: %w", i, unsupportedBlock(b.Type, "assistant"))
 		}
 	}
 	msg.Content = partsContent(parts)
 	if msg.Content == nil && len(msg.ToolCalls) == 0 {
+		// Thinking alone (an answer cut by max_tokens while thinking) is no turn any target can take back.
 		return nil, nil
 	}
 	return msg, nil
@@ -383,7 +476,7 @@ func unsupportedBlock(typ, role string) error {
 	return fmt.Errorf("content block type %s is not supported in %s messages (supported: %s)",
 		strconv.Quote(truncateName(typ)), role, map[string]string{
 			"user":      "text, image, tool_result",
-			"assistant": "text, tool_use, thinking (dropped)",
+			"assistant": "text, tool_use, thinking, redacted_thinking",
 		}[role])
 }
 
@@ -540,13 +633,27 @@ type anthropicOutMessage struct {
 	Usage        anthropicUsage      `json:"usage"`
 }
 
-// anthropicOutBlock is a text or tool_use content block of an answer.
+// anthropicOutBlock is a thinking, redacted_thinking, text or tool_use content block of an answer.
 type anthropicOutBlock struct {
 	Type  string          `json:"type"`
 	Text  *string         `json:"text,omitempty"`
 	ID    string          `json:"id,omitempty"`
 	Name  string          `json:"name,omitempty"`
 	Input json.RawMessage `json:"input,omitempty"`
+	// Thinking and Signature are both always present in a thinking block, empty or not.
+	Thinking  *string `json:"thinking,omitempty"`
+	Signature *string `json:"signature,omitempty"`
+	Data      string  `json:"data,omitempty"`
+}
+
+// anthropicThinkingOut returns the answer block of one thinking block. Reasoning from a provider that signs
+// nothing gets an empty signature: the client may send the block back, and the router drops unsigned blocks
+// on the way to an Anthropic target, which would reject them.
+func anthropicThinkingOut(b ThinkingBlock) anthropicOutBlock {
+	if b.RedactedData != "" {
+		return anthropicOutBlock{Type: "redacted_thinking", Data: b.RedactedData}
+	}
+	return anthropicOutBlock{Type: "thinking", Thinking: ptr(b.Text), Signature: ptr(b.Signature)}
 }
 
 // anthropicUsageOf splits normalized usage back into Anthropic's fields: input_tokens excludes cache reads.
@@ -586,9 +693,11 @@ func toolUseInput(tc ToolCall) (json.RawMessage, error) {
 }
 
 // MarshalAnthropicMessage encodes a chat response as an Anthropic Messages API message. requestID stands in
-// for a missing response id and model for a missing model. It fails (wrapping ErrMalformedResponse) when the
-// response has no choice or a tool call's arguments are not a JSON object.
-func MarshalAnthropicMessage(resp *ChatResponse, requestID, model string) ([]byte, error) {
+// for a missing response id and model for a missing model. thinking says the request asked for thinking: the
+// answer's reasoning then comes first as thinking blocks (signed when Anthropic answered); without it, as with
+// Anthropic, there are none. It fails (wrapping ErrMalformedResponse) when the response has no choice or a tool
+// call's arguments are not a JSON object.
+func MarshalAnthropicMessage(resp *ChatResponse, requestID, model string, thinking bool) ([]byte, error) {
 	if resp == nil || len(resp.Choices) == 0 {
 		return nil, fmt.Errorf("%w: the response has no choices", ErrMalformedResponse)
 	}
@@ -597,6 +706,11 @@ func MarshalAnthropicMessage(resp *ChatResponse, requestID, model string) ([]byt
 		Model: resp.Model, Content: []anthropicOutBlock{}, Usage: anthropicUsageOf(resp.Usage.Normalize())}
 	if msg.Model == "" {
 		msg.Model = model
+	}
+	if thinking {
+		for _, b := range ch.Message.ThinkingBlocks() {
+			msg.Content = append(msg.Content, anthropicThinkingOut(b))
+		}
 	}
 	text := ""
 	if ch.Message.Content != nil {
@@ -635,18 +749,23 @@ func toolUseID(id, msgID string, n int) string {
 }
 
 // AnthropicStreamEncoder writes a stream of chat chunks as the Anthropic Messages event sequence: message_start,
-// then for each content block content_block_start, content_block_delta (text_delta or input_json_delta) and
-// content_block_stop, then message_delta (stop reason and usage) and message_stop. Blocks are sequential: a
-// block is stopped when the next one starts. Use Start with the first chunk, Chunk for each further one, and
-// Finish after the upstream's terminator; each appends complete server-sent events to a buffer.
+// then for each content block content_block_start, content_block_delta (thinking_delta and signature_delta,
+// text_delta, or input_json_delta) and content_block_stop, then message_delta (stop reason and usage) and
+// message_stop. Blocks are sequential: a block is stopped when the next one starts; a thinking block's signature
+// ends it, so the next reasoning fragment starts another. Reasoning is encoded only when the request asked for
+// thinking. Use Start with the first chunk, Chunk for each further one, and Finish after the upstream's
+// terminator; each appends complete server-sent events to a buffer.
 type AnthropicStreamEncoder struct {
 	id, model string
-	blocks    int // blocks started so far; the open one, if any, is blocks-1
+	thinking  bool // the request asked for thinking
+	blocks    int  // blocks started so far; the open one, if any, is blocks-1
 	open      bool
-	openTool  *streamTool // the open block's tool call; nil for a text block
-	tools     map[int]*streamTool
-	finish    string
-	stopSeq   string
+	openTool  *streamTool // the open block's tool call; nil for a text or thinking block
+	// openThinking says the open block is a thinking block; signed, that its signature was sent.
+	openThinking, signed bool
+	tools                map[int]*streamTool
+	finish               string
+	stopSeq              string
 }
 
 type streamTool struct {
@@ -656,9 +775,10 @@ type streamTool struct {
 	done  bool
 }
 
-// NewAnthropicStreamEncoder returns an encoder; requestID and model stand in for a stream without id or model.
-func NewAnthropicStreamEncoder(requestID, model string) *AnthropicStreamEncoder {
-	return &AnthropicStreamEncoder{id: requestID, model: model, tools: map[int]*streamTool{}}
+// NewAnthropicStreamEncoder returns an encoder; requestID and model stand in for a stream without id or model,
+// and thinking says the request asked for thinking (see MarshalAnthropicMessage).
+func NewAnthropicStreamEncoder(requestID, model string, thinking bool) *AnthropicStreamEncoder {
+	return &AnthropicStreamEncoder{id: requestID, model: model, thinking: thinking, tools: map[int]*streamTool{}}
 }
 
 // Start appends message_start, with the usage known so far (input tokens, when the provider sends them first),
@@ -696,6 +816,11 @@ func (e *AnthropicStreamEncoder) Chunk(buf []byte, c *StreamChunk) ([]byte, erro
 		if ch.Index != 0 {
 			continue // the Messages API has one answer; the router never asks for more
 		}
+		if e.thinking {
+			if buf, err = e.reasoning(buf, &ch.Delta); err != nil {
+				return buf, err
+			}
+		}
 		if d := ch.Delta.Content; d != nil && *d != "" {
 			if buf, err = e.text(buf, *d); err != nil {
 				return buf, err
@@ -713,9 +838,58 @@ func (e *AnthropicStreamEncoder) Chunk(buf []byte, c *StreamChunk) ([]byte, erro
 	return buf, nil
 }
 
+// reasoning appends the thinking of one delta: a redacted block, reasoning text (into the open thinking block
+// unless it is signed, else a new one), and a signature (ending the open thinking block, or a block of its own
+// when the thinking text is omitted).
+func (e *AnthropicStreamEncoder) reasoning(buf []byte, d *Delta) ([]byte, error) {
+	var err error
+	if d.RedactedThinking != "" {
+		if buf, err = e.stop(buf); err != nil {
+			return buf, err
+		}
+		if buf, err = e.startBlock(buf, anthropicOutBlock{Type: "redacted_thinking", Data: d.RedactedThinking}, nil); err != nil {
+			return buf, err
+		}
+		if buf, err = e.stop(buf); err != nil {
+			return buf, err
+		}
+	}
+	if t := d.ReasoningContent; t != nil && *t != "" {
+		if buf, err = e.thinkingBlock(buf); err != nil {
+			return buf, err
+		}
+		buf, err = appendEvent(buf, "content_block_delta", blockDelta{Type: "content_block_delta", Index: e.blocks - 1,
+			Delta: deltaBody{Type: "thinking_delta", Thinking: t}})
+		if err != nil {
+			return buf, err
+		}
+	}
+	if sig := d.ThinkingSignature; sig != "" {
+		if buf, err = e.thinkingBlock(buf); err != nil {
+			return buf, err
+		}
+		e.signed = true
+		return appendEvent(buf, "content_block_delta", blockDelta{Type: "content_block_delta", Index: e.blocks - 1,
+			Delta: deltaBody{Type: "signature_delta", Signature: &sig}})
+	}
+	return buf, nil
+}
+
+// thinkingBlock makes sure an unsigned thinking block is open.
+func (e *AnthropicStreamEncoder) thinkingBlock(buf []byte) ([]byte, error) {
+	if e.open && e.openThinking && !e.signed {
+		return buf, nil
+	}
+	buf, err := e.stop(buf)
+	if err != nil {
+		return buf, err
+	}
+	return e.startBlock(buf, anthropicOutBlock{Type: "thinking", Thinking: ptr(""), Signature: ptr("")}, nil)
+}
+
 func (e *AnthropicStreamEncoder) text(buf []byte, s string) ([]byte, error) {
 	var err error
-	if !e.open || e.openTool != nil {
+	if !e.open || e.openTool != nil || e.openThinking {
 		if buf, err = e.stop(buf); err != nil {
 			return buf, err
 		}
@@ -764,6 +938,7 @@ func (e *AnthropicStreamEncoder) toolCall(buf []byte, tc *ToolCall, pos int) ([]
 
 func (e *AnthropicStreamEncoder) startBlock(buf []byte, b anthropicOutBlock, t *streamTool) ([]byte, error) {
 	e.open, e.openTool = true, t
+	e.openThinking, e.signed = b.Type == "thinking", false
 	e.blocks++
 	return appendEvent(buf, "content_block_start", struct {
 		Type         string            `json:"type"`
@@ -783,7 +958,7 @@ func (e *AnthropicStreamEncoder) stop(buf []byte) ([]byte, error) {
 			return buf, err
 		}
 	}
-	e.open, e.openTool = false, nil
+	e.open, e.openTool, e.openThinking = false, nil, false
 	return appendEvent(buf, "content_block_stop", struct {
 		Type  string `json:"type"`
 		Index int    `json:"index"`
@@ -826,6 +1001,8 @@ type deltaBody struct {
 	Type        string  `json:"type"`
 	Text        *string `json:"text,omitempty"`
 	PartialJSON *string `json:"partial_json,omitempty"`
+	Thinking    *string `json:"thinking,omitempty"`
+	Signature   *string `json:"signature,omitempty"`
 }
 
 // appendEvent appends one server-sent event: its name and its JSON data.

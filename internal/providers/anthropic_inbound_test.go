@@ -35,7 +35,7 @@ func TestDecodeAnthropicRequest(t *testing.T) {
 		want: `{"model":"chat","max_tokens":1,"stream":true,"stream_options":{"include_usage":true},
 		      "messages":[{"role":"user","content":"x"}]}`,
 	}, {
-		name: "multi-turn: images, thinking dropped, tool use and results before the rest of the turn",
+		name: "multi-turn: images, thinking kept aside (see TestDecodeAnthropicThinking), tool use and results before the rest of the turn",
 		in: `{"model":"chat","max_tokens":100,"messages":[
 		      {"role":"user","content":[{"type":"text","text":"what is this?"},
 		        {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0K"}},
@@ -148,8 +148,36 @@ func TestDecodeAnthropicRequestErrors(t *testing.T) {
 		{"tool without schema", `{"model":"chat","max_tokens":1,"tools":[{"name":"f"}],` + msgs + `}`, "tools[0]: input_schema is required"},
 		{"tool choice type", `{"model":"chat","max_tokens":1,"tool_choice":{"type":"required"},` + msgs + `}`, `tool_choice: type must be auto, any, tool or none, got "required"`},
 		{"tool choice tool without name", `{"model":"chat","max_tokens":1,"tool_choice":{"type":"tool"},` + msgs + `}`, `type "tool" needs a name`},
-		{"thinking", `{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1024},` + msgs + `}`, "thinking is not supported"},
-		{"adaptive thinking", `{"model":"chat","max_tokens":2048,"thinking":{"type":"adaptive"},` + msgs + `}`, "thinking is not supported"},
+		{"thinking budget below 1024", `{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1023},` + msgs + `}`,
+			"thinking.enabled.budget_tokens: Input should be greater than or equal to 1024, got 1023"},
+		{"thinking budget not below max_tokens", `{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":2048},` + msgs + `}`,
+			"`max_tokens` must be greater than `thinking.budget_tokens` (got max_tokens 2048, budget_tokens 2048)"},
+		{"thinking without budget", `{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled"},` + msgs + `}`,
+			"thinking.enabled.budget_tokens: Field required"},
+		{"fractional budget", `{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1500.5},` + msgs + `}`,
+			"thinking.budget_tokens: expected an integer, got number"},
+		{"adaptive with budget", `{"model":"chat","max_tokens":2048,"thinking":{"type":"adaptive","budget_tokens":1024},` + msgs + `}`,
+			"thinking.adaptive.budget_tokens: Extra inputs are not permitted"},
+		{"unknown thinking type", `{"model":"chat","max_tokens":2048,"thinking":{"type":"deep"},` + msgs + `}`,
+			`thinking.type: Input tag "deep" does not match any of the expected tags: "enabled", "adaptive", "disabled"`},
+		{"thinking type missing", `{"model":"chat","max_tokens":2048,"thinking":{},` + msgs + `}`, "thinking.type: Field required"},
+		{"thinking display", `{"model":"chat","max_tokens":2048,"thinking":{"type":"adaptive","display":"full"},` + msgs + `}`,
+			`thinking.adaptive.display: Input should be "summarized" or "omitted", got "full"`},
+		{"temperature with thinking", `{"model":"chat","max_tokens":2048,"temperature":0.5,"thinking":{"type":"enabled","budget_tokens":1024},` + msgs + `}`,
+			"`temperature` may only be set to 1 when thinking is enabled"},
+		{"top_p with thinking", `{"model":"chat","max_tokens":2048,"top_p":0.9,"thinking":{"type":"adaptive"},` + msgs + `}`,
+			"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled"},
+		{"top_k with thinking", `{"model":"chat","max_tokens":2048,"top_k":5,"thinking":{"type":"adaptive"},` + msgs + `}`,
+			"`top_k` must be unset when thinking is enabled"},
+		{"forced tool with thinking", `{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1024},"tool_choice":{"type":"any"},
+			"tools":[{"name":"f","input_schema":{"type":"object"}}],` + msgs + `}`, "Thinking may not be enabled when tool_choice forces tool use"},
+		{"prefill without thinking", `{"model":"chat","max_tokens":2048,"thinking":{"type":"adaptive"},"messages":[{"role":"user","content":"x"},
+			{"role":"assistant","content":"The answer is"}]}`, "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`"},
+		{"redacted thinking without data", `{"model":"chat","max_tokens":1,"messages":[{"role":"user","content":"x"},
+			{"role":"assistant","content":[{"type":"redacted_thinking"},{"type":"text","text":"hi"}]},{"role":"user","content":"y"}]}`,
+			"messages[1]: content[0]: redacted_thinking needs data"},
+		{"thinking block in a user turn", `{"model":"chat","max_tokens":1,"messages":[{"role":"user","content":[{"type":"thinking","thinking":"t","signature":"s"}]}]}`,
+			`content block type "thinking" is not supported in user messages`},
 		{"inference geo", `{"model":"chat","max_tokens":1,"inference_geo":"us",` + msgs + `}`, "inference_geo is not supported: the route"},
 		{"mcp servers", `{"model":"chat","max_tokens":1,"mcp_servers":[],` + msgs + `}`, "mcp_servers is not supported"},
 		{"unknown field", `{"model":"chat","max_tokens":1,"zeta":1,"frobnicate":true,` + msgs + `}`, `unknown or unsupported field "frobnicate"`},
@@ -183,6 +211,8 @@ func FuzzDecodeAnthropicRequest(f *testing.F) {
 		`{"model":"chat","max_tokens":5,"system":[{"type":"text","text":"s"}],"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]}`,
 		`{"model":"chat","max_tokens":5,"tools":[{"name":"f","input_schema":{}}],"tool_choice":{"type":"tool","name":"f"},"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"a":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"r"}]}]}]}`,
 		`{"model":"chat","max_tokens":5,"stream":true,"output_config":{"format":{"type":"json_schema","schema":{}}},"messages":[{"role":"user","content":"x"}]}`,
+		`{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"redacted_thinking","data":"d"},{"type":"tool_use","id":"t","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`,
+		`{"model":"chat","max_tokens":5,"thinking":{"type":"adaptive","display":"omitted"},"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"thinking"}]}]}`,
 		`{"model":"","max_tokens":-1}`, `[]`, `{"model":"chat","max_tokens":1,"messages":[{"role":"user","content":null}]}`,
 	} {
 		f.Add(s)
@@ -271,7 +301,7 @@ func TestMarshalAnthropicMessage(t *testing.T) {
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := providers.MarshalAnthropicMessage(&tc.resp, "req1", "chat")
+			b, err := providers.MarshalAnthropicMessage(&tc.resp, "req1", "chat", false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -301,7 +331,7 @@ func TestMarshalAnthropicMessageErrors(t *testing.T) {
 		"no choices":             {ID: "x", Choices: []providers.Choice{}},
 		"nil":                    nil,
 	} {
-		_, err := providers.MarshalAnthropicMessage(resp, "r", "m")
+		_, err := providers.MarshalAnthropicMessage(resp, "r", "m", false)
 		if !errors.Is(err, providers.ErrMalformedResponse) {
 			t.Errorf("%s: err = %v, want ErrMalformedResponse", name, err)
 		}
@@ -392,7 +422,7 @@ func TestAnthropicStreamEncoder(t *testing.T) {
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			enc := providers.NewAnthropicStreamEncoder("req1", "chat")
+			enc := providers.NewAnthropicStreamEncoder("req1", "chat", false)
 			buf, err := enc.Start(nil, chunk(tc.chunks[0]), providers.Usage{InputTokens: tc.usage.InputTokens})
 			if err != nil {
 				t.Fatal(err)
@@ -459,7 +489,7 @@ func TestAnthropicStreamEncoderErrors(t *testing.T) {
 			Function: providers.FunctionCall{Name: name, Arguments: args}}}}})
 	}
 	// Arguments that do not add up to a JSON object fail when the block stops, never pass as an empty input.
-	enc := providers.NewAnthropicStreamEncoder("r", "m")
+	enc := providers.NewAnthropicStreamEncoder("r", "m", false)
 	buf, err := enc.Start(nil, tc(0, "a", "lookup", `{"q":`), providers.Usage{})
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +502,7 @@ func TestAnthropicStreamEncoderErrors(t *testing.T) {
 		t.Errorf("nil chunk: %q %v", out, err)
 	}
 	// Fragments of a call whose block already stopped cannot be placed.
-	enc = providers.NewAnthropicStreamEncoder("r", "m")
+	enc = providers.NewAnthropicStreamEncoder("r", "m", false)
 	buf, _ = enc.Start(nil, tc(0, "a", "first", `{}`), providers.Usage{})
 	buf, err = enc.Chunk(buf, tc(1, "b", "second", `{}`))
 	if err != nil {

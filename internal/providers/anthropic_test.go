@@ -128,13 +128,16 @@ func TestAnthropicResponseTranslation(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := `{"id":"msg_1","object":"chat.completion","created":` + itoa(resp.Created) + `,"model":"claude-x",
-		  "choices":[{"index":0,"message":{"role":"assistant","content":"Let me check. ",
+		  "choices":[{"index":0,"message":{"role":"assistant","content":"Let me check. ","reasoning_content":"hmm",
 		   "tool_calls":[{"id":"toolu_9","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},
 		   "finish_reason":"` + tc.finish + `"}],
 		  "usage":{"prompt_tokens":520,"completion_tokens":50,"total_tokens":570,"prompt_tokens_details":{"cached_tokens":400}}}`
 		jsonEqual(t, tc.stop, resp, want)
 		if usage != (providers.Usage{InputTokens: 520, OutputTokens: 50, CachedInputTokens: 400}) {
 			t.Errorf("usage %+v", usage)
+		}
+		if th := resp.Choices[0].Message.Thinking; len(th) != 1 || th[0] != (providers.ThinkingBlock{Text: "hmm", Signature: "s"}) {
+			t.Errorf("thinking %+v", th)
 		}
 	}
 }

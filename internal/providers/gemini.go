@@ -35,7 +35,14 @@ import (
 // it inside the id it makes up (call_<n>_ts_<base64url signature>) and restores it when the client sends the
 // assistant turn back.
 //
-// Response translation: text parts (not thought parts) are concatenated; functionCall parts become tool_calls;
+// Thinking: a request's Reasoning becomes generationConfig.thinkingConfig {thinkingBudget, includeThoughts}: the
+// budget is the request's, at most GeminiMaxThinkingBudget (the largest every thinking model accepts), or -1
+// (dynamic: the model decides) for adaptive thinking; includeThoughts is true unless the display is omitted.
+// Earlier turns' thinking is not sent back: Gemini takes no thought text in a request, only the signatures of
+// function calls, which travel in the tool call ids as described above.
+//
+// Response translation: text parts are concatenated; thought parts (thought summaries) become ReasoningContent;
+// functionCall parts become tool_calls;
 // finishReason STOP → stop (tool_calls when the model called a function), MAX_TOKENS → length, SAFETY,
 // RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII and IMAGE_SAFETY → content_filter, a blocked prompt →
 // content_filter. Usage: promptTokenCount (which includes cachedContentTokenCount) + toolUsePromptTokenCount is
@@ -105,7 +112,20 @@ type geminiGenConfig struct {
 	StopSequences      []string        `json:"stopSequences,omitempty"`
 	ResponseMimeType   string          `json:"responseMimeType,omitempty"`
 	ResponseJSONSchema json.RawMessage `json:"responseJsonSchema,omitempty"`
+	ThinkingConfig     *geminiThinking `json:"thinkingConfig,omitempty"`
 }
+
+type geminiThinking struct {
+	ThinkingBudget  int  `json:"thinkingBudget"`
+	IncludeThoughts bool `json:"includeThoughts,omitempty"`
+}
+
+// GeminiMaxThinkingBudget is the largest thinkingBudget every Gemini thinking model accepts (2.5 Flash and
+// Flash-Lite: 24,576; 2.5 Pro: 32,768). A larger request budget is lowered to it.
+const GeminiMaxThinkingBudget = 24576
+
+// geminiDynamicThinking is the thinkingBudget that lets the model decide how much to think.
+const geminiDynamicThinking = -1
 
 type geminiResponse struct {
 	Candidates     []geminiCandidate `json:"candidates"`
@@ -166,10 +186,13 @@ func (a *GeminiAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint, re
 	finish := FinishContentFilter // a prompt blocked before generation has no candidate
 	if len(gr.Candidates) > 0 {
 		c := gr.Candidates[0]
-		text, calls := geminiParts(c.Content.Parts, 0)
+		text, thoughts, calls := geminiParts(c.Content.Parts, 0)
 		msg.ToolCalls = calls
 		if text != "" || len(calls) == 0 {
 			msg.Content = ptr(text)
+		}
+		if thoughts != "" {
+			msg.ReasoningContent = ptr(thoughts)
 		}
 		finish = geminiFinish(c.FinishReason, len(calls) > 0)
 	} else {
@@ -229,10 +252,10 @@ func geminiFinish(reason string, calledTools bool) string {
 	return FinishStop
 }
 
-// geminiParts extracts the visible text and the function calls; firstTool numbers the calls so ids and stream
-// indexes stay unique across chunks.
-func geminiParts(parts []geminiPart, firstTool int) (string, []ToolCall) {
-	var text strings.Builder
+// geminiParts extracts the visible text, the thought summaries and the function calls; firstTool numbers the
+// calls so ids and stream indexes stay unique across chunks.
+func geminiParts(parts []geminiPart, firstTool int) (string, string, []ToolCall) {
+	var text, thoughts strings.Builder
 	var calls []ToolCall
 	for _, p := range parts {
 		switch {
@@ -242,12 +265,12 @@ func geminiParts(parts []geminiPart, firstTool int) (string, []ToolCall) {
 			calls = append(calls, ToolCall{ID: geminiCallID(n, p.ThoughtSignature), Type: "function",
 				Function: FunctionCall{Name: p.FunctionCall.Name, Arguments: args}})
 		case p.Thought:
-			// thought summaries are not part of the answer
+			thoughts.WriteString(p.Text)
 		default:
 			text.WriteString(p.Text)
 		}
 	}
-	return text.String(), calls
+	return text.String(), thoughts.String(), calls
 }
 
 // thoughtSigMarker separates the call number from the thought signature inside a made-up tool call id. The
@@ -376,7 +399,15 @@ func toGemini(ep Endpoint, req *ChatRequest) (*geminiRequest, string, error) {
 			gc.ResponseJSONSchema = nonNullRaw(rf.JSONSchema.Schema)
 		}
 	}
-	if gc.Temperature != nil || gc.TopP != nil || gc.MaxOutputTokens > 0 || len(gc.StopSequences) > 0 || gc.ResponseMimeType != "" {
+	if r := thinkingFor(ep, req); r != nil {
+		gc.ThinkingConfig = &geminiThinking{ThinkingBudget: min(r.BudgetTokens, GeminiMaxThinkingBudget),
+			IncludeThoughts: r.Display != ThinkingDisplayOmitted}
+		if r.Adaptive || r.BudgetTokens <= 0 {
+			gc.ThinkingConfig.ThinkingBudget = geminiDynamicThinking
+		}
+	}
+	if gc.Temperature != nil || gc.TopP != nil || gc.MaxOutputTokens > 0 || len(gc.StopSequences) > 0 ||
+		gc.ResponseMimeType != "" || gc.ThinkingConfig != nil {
 		out.GenerationConfig = &gc
 	}
 	return out, model, nil
@@ -491,13 +522,16 @@ func (s *geminiStream) Next() (*StreamChunk, error) {
 		var finish *string
 		if len(gr.Candidates) > 0 {
 			c := gr.Candidates[0]
-			text, calls := geminiParts(c.Content.Parts, s.tools)
+			text, thoughts, calls := geminiParts(c.Content.Parts, s.tools)
 			for i := range calls {
 				calls[i].Index = ptr(s.tools + i)
 			}
 			s.tools += len(calls)
 			if text != "" {
 				d.Content = ptr(text)
+			}
+			if thoughts != "" {
+				d.ReasoningContent = ptr(thoughts)
 			}
 			d.ToolCalls = calls
 			if c.FinishReason != "" {
@@ -508,7 +542,7 @@ func (s *geminiStream) Next() (*StreamChunk, error) {
 			s.finished = true
 			finish = ptr(FinishContentFilter)
 		}
-		if d.Content == nil && d.ToolCalls == nil && finish == nil {
+		if d.Content == nil && d.ReasoningContent == nil && d.ToolCalls == nil && finish == nil {
 			continue // a usage-only or empty event
 		}
 		if !s.sentRole {

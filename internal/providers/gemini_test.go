@@ -100,7 +100,7 @@ func TestGeminiResponseTranslation(t *testing.T) {
 		{"RECITATION", "content_filter", false}, {"PROHIBITED_CONTENT", "content_filter", false}}
 	for _, tc := range cases {
 		parts := `{"thought":true,"text":"thinking..."},{"text":"It is "},{"text":"3C"}`
-		content := `"It is 3C"`
+		content := `"It is 3C","reasoning_content":"thinking..."`
 		calls := ``
 		if tc.call {
 			parts = `{"functionCall":{"name":"get_weather","args":{"city":"Oslo"}},"thoughtSignature":"c2ln+/w="}`

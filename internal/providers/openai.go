@@ -86,6 +86,7 @@ func (a *OpenAIAdapter) prepare(ep Endpoint, req *ChatRequest) *ChatRequest {
 		// OpenAI body (Raw) keeps the field it chose.
 		out.MaxCompletionTokens, out.MaxTokens = out.MaxTokens, nil
 	}
+	out.Extra = reasoningExtra(a.name(), ep, req)
 	return &out
 }
 

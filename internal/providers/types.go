@@ -43,6 +43,11 @@ type ChatRequest struct {
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
 	User                string          `json:"user,omitempty"`
 
+	// Reasoning asks the model to think before it answers; nil leaves the provider's default. It has no field
+	// in the OpenAI shape (the OpenAI adapter writes it as reasoning_effort where that is accepted), so it is
+	// never serialized: only requests translated from Anthropic's Messages API set it.
+	Reasoning *Reasoning `json:"-"`
+
 	// Extra holds the fields this struct does not model, as the client sent them.
 	Extra map[string]json.RawMessage `json:"-"`
 
@@ -95,6 +100,11 @@ type Message struct {
 	Name       string     `json:"name,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
+
+	// Thinking is the reasoning of an assistant turn, in order, as the client sent it back. Only the Anthropic
+	// adapter sends it on (signed blocks only, see ThinkingBlock); the OpenAI shape has no field for it, so it
+	// is never serialized.
+	Thinking []ThinkingBlock `json:"-"`
 
 	// Extra holds message fields this struct does not model (refusal, audio, ...).
 	Extra map[string]json.RawMessage `json:"-"`
@@ -423,10 +433,30 @@ type Choice struct {
 // ResponseMessage is the assistant message of a choice. Content is nil (JSON null) when the model only called
 // tools.
 type ResponseMessage struct {
-	Role      string     `json:"role"`
-	Content   *string    `json:"content"`
-	Refusal   *string    `json:"refusal,omitempty"`
-	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	Role    string  `json:"role"`
+	Content *string `json:"content"`
+	Refusal *string `json:"refusal,omitempty"`
+	// ReasoningContent is the model's reasoning as text, the field DeepSeek and many OpenAI-compatible gateways
+	// use: decoded from such providers, and set by the Anthropic and Gemini adapters from thinking blocks and
+	// thought parts.
+	ReasoningContent *string    `json:"reasoning_content,omitempty"`
+	ToolCalls        []ToolCall `json:"tool_calls,omitempty"`
+
+	// Thinking is the reasoning as blocks, with Anthropic's signatures, when the provider gives more than text
+	// (Anthropic); nil otherwise, and then ReasoningContent is the whole reasoning. Not serialized.
+	Thinking []ThinkingBlock `json:"-"`
+}
+
+// ThinkingBlocks returns the reasoning of the message as blocks: Thinking, else one unsigned block with
+// ReasoningContent, else nil.
+func (m *ResponseMessage) ThinkingBlocks() []ThinkingBlock {
+	if len(m.Thinking) > 0 {
+		return m.Thinking
+	}
+	if m.ReasoningContent != nil && *m.ReasoningContent != "" {
+		return []ThinkingBlock{{Text: *m.ReasoningContent}}
+	}
+	return nil
 }
 
 // ResponseUsage is usage in the OpenAI shape.
@@ -488,9 +518,17 @@ type ChunkChoice struct {
 
 // Delta is the incremental part of a streamed assistant message.
 type Delta struct {
-	Role      string     `json:"role,omitempty"`
-	Content   *string    `json:"content,omitempty"`
-	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+	// ReasoningContent is a fragment of the model's reasoning (see ResponseMessage.ReasoningContent).
+	ReasoningContent *string    `json:"reasoning_content,omitempty"`
+	ToolCalls        []ToolCall `json:"tool_calls,omitempty"`
+
+	// ThinkingSignature is Anthropic's signature of the thinking block streamed so far: it ends that block (the
+	// next reasoning fragment starts a new one). Not serialized: the OpenAI shape has no field for it.
+	ThinkingSignature string `json:"-"`
+	// RedactedThinking is a whole Anthropic redacted_thinking block's data. Not serialized.
+	RedactedThinking string `json:"-"`
 }
 
 // Object names used in OpenAI responses.

@@ -259,7 +259,8 @@ func (r *run) try(c *policy.Candidate) bool {
 	if permit.Probe && r.p.Breaker.ProbeTimeout > 0 && r.p.Breaker.ProbeTimeout < timeout {
 		timeout, cutByDeadline = r.p.Breaker.ProbeTimeout, false
 	}
-	ep := providers.Endpoint{BaseURL: t.BaseURL, Model: t.Model, Key: res.Secret, MaxTokens: c.OutputBound}
+	ep := providers.Endpoint{BaseURL: t.BaseURL, Model: t.Model, Key: res.Secret, MaxTokens: c.OutputBound,
+		Reasoning: t.Caps.Reasoning}
 	n := r.attempts() + 1
 	att := decision.Attempt{N: n, Target: t.Name, Key: decision.KeyRefOf(res), Probe: permit.Probe}
 	r.out.Target = t
@@ -671,6 +672,11 @@ func describe(req *providers.ChatRequest, stream bool) policy.Request {
 		for _, raw := range m.Extra {
 			s.TextBytes += len(raw)
 		}
+		// Thinking sent back (to Anthropic) is read as input; the signature is counted too, as its tokenization
+		// is not documented.
+		for _, th := range m.Thinking {
+			s.TextBytes += len(th.Text) + len(th.Signature) + len(th.RedactedData)
+		}
 		if m.Content == nil {
 			continue
 		}
@@ -704,9 +710,17 @@ func describe(req *providers.ChatRequest, stream bool) policy.Request {
 			s.ToolSchemaBytes = len(b)
 		}
 	}
+	thinking := 0
+	if r := req.Reasoning; r != nil {
+		thinking = r.BudgetTokens
+		if r.Adaptive {
+			thinking = policy.AdaptiveThinking
+		}
+	}
 	return policy.Request{
 		InputTokensUpper: policy.EstimateInputTokensUpper(s),
 		MaxTokens:        req.EffectiveMaxTokens(),
+		ThinkingBudget:   thinking,
 		Tools:            len(req.Tools) > 0,
 		StructuredOutput: structured,
 		Vision:           s.Images > 0,

@@ -32,6 +32,8 @@ type target struct {
 	key       string // key in the config; "" for none (the store, env or override must supply it)
 	serverKey string // key the fake accepts; "" accepts any
 	echoKey   bool
+	// reasoningContent makes an OpenAI-wire fake answer with reasoning_content, as DeepSeek's reasoner does.
+	reasoningContent bool
 }
 
 func wireOf(p v1alpha1.Provider) string {
@@ -86,7 +88,8 @@ func newRig(t testing.TB, o rigOptions, targets ...target) *rig {
 	t.Helper()
 	r := &rig{t: t, fakes: map[string]*fakeprovider.Server{}, logs: &lockedBuffer{}, decLog: &lockedBuffer{}, targets: targets}
 	for _, tg := range targets {
-		f, err := fakeprovider.Start(fakeprovider.Options{Provider: wireOf(tg.provider), Key: tg.serverKey, EchoKey: tg.echoKey})
+		f, err := fakeprovider.Start(fakeprovider.Options{Provider: wireOf(tg.provider), Key: tg.serverKey, EchoKey: tg.echoKey,
+			ReasoningContent: tg.reasoningContent})
 		if err != nil {
 			t.Fatalf("start fake %s: %v", tg.name, err)
 		}

@@ -90,7 +90,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 	// The encoding of the answer the engine accepts is kept, so it is not encoded twice.
 	var encoded []byte
 	check := func(resp *providers.ChatResponse) error {
-		b, err := providers.MarshalAnthropicMessage(resp, id, req.Model)
+		b, err := providers.MarshalAnthropicMessage(resp, id, req.Model, req.Reasoning != nil)
 		encoded = b
 		return err
 	}
@@ -102,13 +102,13 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if out.Stream != nil {
-		s.writeMessagesStream(r.Context(), w, rc, out, req.Model, route, id, start, timer, redact)
+		s.writeMessagesStream(r.Context(), w, rc, out, req, route, id, start, timer, redact)
 		return
 	}
 	w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
 	body := encoded
 	if body == nil {
-		body, err = providers.MarshalAnthropicMessage(out.Response, id, req.Model)
+		body, err = providers.MarshalAnthropicMessage(out.Response, id, req.Model, req.Reasoning != nil)
 	}
 	if err != nil {
 		// Unreachable while check vets every answer; kept so a future path cannot drop a call silently.
@@ -127,13 +127,13 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 // answer Anthropic's shape cannot carry) ends the stream with an explicit error event and no message_stop,
 // and the decision event records stream_interrupted. The cost is sent as an HTTP trailer.
 func (s *Server) writeMessagesStream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, out *Outcome,
-	model, route, requestID string, start time.Time, timer *upstreamTimer, redact []string) {
+	req *providers.ChatRequest, route, requestID string, start time.Time, timer *upstreamTimer, redact []string) {
 	stream := out.Stream
 	startEventStream(w)
 
 	send := func(b []byte) error { return s.sendEvents(w, rc, b) }
 
-	enc := providers.NewAnthropicStreamEncoder(requestID, model)
+	enc := providers.NewAnthropicStreamEncoder(requestID, req.Model, req.Reasoning != nil)
 	// The usage known after the first chunk (an Anthropic upstream's input tokens) goes into message_start.
 	buf, streamErr := enc.Start(nil, out.FirstChunk, stream.Usage())
 	if streamErr == nil {

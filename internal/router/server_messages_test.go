@@ -323,7 +323,7 @@ func TestMessagesErrorShapes(t *testing.T) {
 		{"missing max_tokens", `{"model":"chat",` + msgs + `}`, 400, "invalid_request_error", "bad_request", "max_tokens is required", false},
 		{"zero max_tokens", `{"model":"chat","max_tokens":0,` + msgs + `}`, 400, "invalid_request_error", "bad_request", "max_tokens must be at least 1", false},
 		{"no model", `{"max_tokens":10,` + msgs + `}`, 400, "invalid_request_error", "bad_request", "model is required", false},
-		{"thinking", `{"model":"chat","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},` + msgs + `}`, 400, "invalid_request_error", "bad_request", "thinking is not supported", false},
+		{"thinking budget", `{"model":"chat","max_tokens":1024,"thinking":{"type":"enabled","budget_tokens":1024},` + msgs + `}`, 400, "invalid_request_error", "bad_request", "`max_tokens` must be greater than `thinking.budget_tokens`", false},
 		{"unknown field", `{"model":"chat","max_tokens":10,"frobnicate":1,` + msgs + `}`, 400, "invalid_request_error", "bad_request", `unknown or unsupported field "frobnicate"`, false},
 		{"body limit", `{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`, 413, "request_too_large", "bad_request", "exceeds", false},
 		{"semantic upstream error", `{"model":"chat","max_tokens":10,` + msgs + `}`, 400, "invalid_request_error", "context_too_large", "", true},

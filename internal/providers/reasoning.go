@@ -1,0 +1,104 @@
+package providers
+
+import (
+	"encoding/json"
+	"maps"
+)
+
+// Thinking display modes (Anthropic's thinking.display).
+const (
+	ThinkingDisplaySummarized = "summarized"
+	ThinkingDisplayOmitted    = "omitted"
+)
+
+// Reasoning asks the model to think before it answers. It carries Anthropic's extended-thinking request, the
+// richest of the three providers' forms, and each adapter translates it for targets that can think:
+//
+//   - Anthropic: thinking {type: enabled, budget_tokens} or {type: adaptive}, with display; the budget is
+//     lowered below a target's output cap when the cap is smaller, and thinking is left out when that leaves
+//     less than Anthropic's minimum of 1024 tokens.
+//   - OpenAI: reasoning_effort low/medium/high by budget (OpenAIReasoningEffort), only for provider openai and
+//     models the catalog says reason; other OpenAI-compatible providers get nothing, because their models
+//     reject or reinterpret the field.
+//   - Gemini: generationConfig.thinkingConfig {thinkingBudget, includeThoughts}.
+//
+// A target whose model the catalog says does not reason gets none of it and answers without thinking: a route
+// may mix thinking and non-thinking models, and failing over to one must not fail the request.
+type Reasoning struct {
+	// BudgetTokens is the most tokens the model should spend thinking (Anthropic budget_tokens), counted within
+	// the request's output limit; 0 when Adaptive.
+	BudgetTokens int
+	// Adaptive leaves how much to think to the model (Anthropic's {"type":"adaptive"}, Gemini's dynamic
+	// thinking budget).
+	Adaptive bool
+	// Display is ThinkingDisplaySummarized, ThinkingDisplayOmitted or "" (the provider's default).
+	Display string
+}
+
+// ThinkingBlock is one block of an assistant turn's reasoning. Anthropic requires the thinking of a tool-use
+// turn back, unmodified and with its signature, and rejects a block whose signature it did not issue, so a
+// block keeps its signature and only signed blocks (and redacted ones) ever go to an Anthropic target.
+type ThinkingBlock struct {
+	// Text is the reasoning as shown; empty for a redacted block or when display was omitted.
+	Text string
+	// Signature is Anthropic's signature of the block. It is empty for reasoning from providers that sign
+	// nothing (Gemini thought summaries, an OpenAI-compatible provider's reasoning_content): no Anthropic target
+	// accepts such a block, so it is dropped on the way there.
+	Signature string
+	// RedactedData is the encrypted content of an Anthropic redacted_thinking block; Text and Signature are
+	// empty then.
+	RedactedData string
+}
+
+// anthropicSigned reports whether b can go back to an Anthropic target: a signed thinking block or a redacted
+// one.
+func (b ThinkingBlock) anthropicSigned() bool { return b.Signature != "" || b.RedactedData != "" }
+
+// Budget thresholds of OpenAIReasoningEffort. They match the tiers clients commonly ask Claude for (Claude
+// Code's "think" is 4,000 tokens, "think hard" 10,000, "ultrathink" 31,999).
+const (
+	reasoningMediumFrom = 4096
+	reasoningHighFrom   = 16384
+)
+
+// OpenAIReasoningEffort maps a thinking budget onto OpenAI's reasoning_effort: below 4,096 tokens low, below
+// 16,384 medium, else high. Adaptive thinking (the model decides) maps to "", the model's default effort.
+func OpenAIReasoningEffort(r *Reasoning) string {
+	switch {
+	case r == nil || r.Adaptive || r.BudgetTokens <= 0:
+		return ""
+	case r.BudgetTokens < reasoningMediumFrom:
+		return "low"
+	case r.BudgetTokens < reasoningHighFrom:
+		return "medium"
+	}
+	return "high"
+}
+
+// reasoningExtra returns the Extra fields to send an OpenAI-compatible provider: req.Extra, plus
+// reasoning_effort when the request asks for reasoning, the provider is OpenAI and the catalog says the model
+// reasons. Other compatible providers get nothing: DeepSeek ignores the field, Groq and xAI accept other values
+// on some models and reject it on others, so sending it could only turn a good request into a 400. A client's
+// own OpenAI body (Raw) carries its own reasoning_effort, if any, and is left alone.
+func reasoningExtra(provider string, ep Endpoint, req *ChatRequest) map[string]json.RawMessage {
+	effort := OpenAIReasoningEffort(req.Reasoning)
+	if effort == "" || req.Raw != nil || provider != ProviderOpenAI || ep.Reasoning == nil || !*ep.Reasoning {
+		return req.Extra
+	}
+	extra := maps.Clone(req.Extra) // req is shared between attempts: never write to its map
+	if extra == nil {
+		extra = make(map[string]json.RawMessage, 1)
+	}
+	extra["reasoning_effort"] = jsonString(effort)
+	return extra
+}
+
+// thinkingFor returns the reasoning to send a target: nil when the request asks for none or the catalog says
+// the model does not reason. An unknown model gets it: Anthropic and Gemini serve thinking on every current
+// model, and OpenAI's adapter asks for a known reasoning model itself.
+func thinkingFor(ep Endpoint, req *ChatRequest) *Reasoning {
+	if req.Reasoning == nil || (ep.Reasoning != nil && !*ep.Reasoning) {
+		return nil
+	}
+	return req.Reasoning
+}
