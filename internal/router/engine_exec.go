@@ -43,6 +43,8 @@ type run struct {
 	spent    float64
 	billed   bool
 	failures []string // "target: reason", for the client's error message
+	// details explain exclusions decided during the request (a target that cannot express it), by target.
+	details  map[string]string
 	lastFail faults.Result
 	chosen   *policy.Candidate
 	emitted  bool
@@ -267,7 +269,24 @@ func (r *run) try(c *policy.Candidate) bool {
 	r.out.Attempts = n
 	r.tried[t.Index] = true
 
+	prevTarget := r.out.Target
 	ar := e.call(r.ctx, t, ep, r.in.Req, r.in.Stream, timeout, br)
+	if errors.Is(ar.err, providers.ErrUnsupportedRequest) {
+		// The adapter cannot express this request in the target's wire format (an image URL Gemini cannot
+		// fetch, a role Anthropic has no place for): nothing was sent and the target is not at fault. Like a
+		// capability exclusion it is skipped, without an attempt and without counting against its breaker,
+		// which gets the permit back, and the request moves on.
+		br.Record(permit, false, faults.Result{Class: faults.ClassLocal, Reason: faults.ReasonMissingCapability})
+		r.out.Target, r.out.Attempts = prevTarget, n-1
+		r.skip(t, faults.ReasonMissingCapability)
+		if r.details == nil {
+			r.details = map[string]string{}
+		}
+		detail := faults.Sanitize(ar.err.Error(), nil)
+		r.details[t.Name] = detail
+		r.failures[len(r.failures)-1] += " (" + detail + ")"
+		return false
+	}
 	if ar.err == nil && ar.resp != nil && r.in.Check != nil {
 		if err := r.in.Check(ar.resp); err != nil {
 			// The provider answered and bills for it; the answer is unusable for this client.
@@ -579,7 +598,11 @@ func (r *run) exclusionSummary() string {
 	parts := make([]string, 0, len(r.ev.Candidates))
 	for _, c := range r.ev.Candidates {
 		if !c.Eligible {
-			parts = append(parts, c.Target+": "+string(c.Excluded))
+			part := c.Target + ": " + string(c.Excluded)
+			if d, ok := r.details[c.Target]; ok {
+				part += " (" + d + ")"
+			}
+			parts = append(parts, part)
 		}
 	}
 	return strings.Join(parts, ", ")

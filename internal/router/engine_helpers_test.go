@@ -163,8 +163,11 @@ func newHarness(t testing.TB, spec v1alpha1.RoutePolicySpec, o harnessOpt, targe
 		sink: &countSink{}, mem: &memTransport{hosts: map[string]http.Handler{}}}
 	for i, tg := range targets {
 		wire := fakeprovider.OpenAI
-		if tg.provider == v1alpha1.ProviderAnthropic {
+		switch tg.provider {
+		case v1alpha1.ProviderAnthropic:
 			wire = fakeprovider.Anthropic
+		case v1alpha1.ProviderGemini:
+			wire = fakeprovider.Gemini
 		}
 		s, err := fakeprovider.Start(fakeprovider.Options{Provider: wire, Key: tg.serverKey, EchoKey: tg.echoKey})
 		if err != nil {

@@ -144,6 +144,57 @@ func TestPoliciesShareTheBreakerOfAnUpstream(t *testing.T) {
 	}
 }
 
+// A target whose wire format cannot express the request (Gemini cannot fetch an https image URL) is skipped
+// like a missing capability: no attempt, nothing sent, nothing counted against its breaker. With another
+// target the request is served; with none, the client gets a 422 naming what could not be expressed.
+func TestUnexpressibleRequestSkipsTheTarget(t *testing.T) {
+	gemini := tgt{name: "a-gemini", provider: v1alpha1.ProviderGemini, model: "gemini-2.5-flash", maxTokens: 512}
+	withImage := func() *providers.ChatRequest {
+		r := chat("what is in this picture?", 64)
+		r.Messages[0].Content = &providers.Content{Parts: []providers.ContentPart{{Type: "text", Text: "what is in this picture?"},
+			{Type: "image_url", ImageURL: &providers.ImageURL{URL: "https://example.com/cat.png"}}}}
+		return r
+	}
+	spec := baseSpec()
+	spec.Constraints = v1alpha1.Constraints{MaxLatency: dur(1500 * time.Millisecond)}
+	spec.CircuitBreaker.FailureThreshold = 1
+	vision := tgt{name: "b-openai", provider: v1alpha1.ProviderOpenAI, model: "gpt-4o-mini", maxTokens: 256}
+	h := newHarness(t, spec, harnessOpt{now: fixedNow}, gemini, vision)
+	for i := range 2 {
+		o := h.eng.Execute(t.Context(), h.snap, &Inbound{RequestID: decision.NewRequestID(), Route: "assistant", Req: withImage()})
+		h.requireOneEvent(o)
+		if o.Err != nil {
+			t.Fatalf("request %d: %+v", i, o.Err)
+		}
+		if got := attemptSummary(o.Event); got != "b-openai:ok" || o.Attempts != 1 || o.Target.Name != "b-openai" {
+			t.Fatalf("request %d: attempts %s (%d), target %v; want only b-openai", i, got, o.Attempts, o.Target.Name)
+		}
+		if c := candidate(o.Event, "a-gemini"); c.Eligible || c.Excluded != faults.ReasonMissingCapability {
+			t.Fatalf("request %d: candidate a-gemini = %+v, want excluded missing_capability", i, c)
+		}
+		if o.Event.Final.Reason != faults.ReasonOK {
+			t.Fatalf("request %d: final reason %s, want ok (no attempt failed)", i, o.Event.Final.Reason)
+		}
+	}
+	if n := h.calls("a-gemini"); n != 0 {
+		t.Fatalf("gemini received %d calls", n)
+	}
+	if st := h.targetState("a-gemini"); st.State != routerconfig.BreakerClosed || st.ConsecutiveFailures != 0 {
+		t.Fatalf("gemini's breaker = %+v, want closed with no failure: the target is not at fault", st)
+	}
+
+	only := newHarness(t, spec, harnessOpt{now: fixedNow}, gemini)
+	o := only.eng.Execute(t.Context(), only.snap, &Inbound{RequestID: decision.NewRequestID(), Route: "assistant", Req: withImage()})
+	only.requireOneEvent(o)
+	if o.Err == nil || o.Err.HTTPStatus != http.StatusUnprocessableEntity || o.Err.Reason != faults.ReasonNoEligibleTarget ||
+		!strings.Contains(o.Err.Message, "a-gemini: missing_capability (") || !strings.Contains(o.Err.Message, "image") {
+		t.Fatalf("only gemini: err = %+v, want 422 no_eligible_target naming the image URL", o.Err)
+	}
+	if len(o.Event.Attempts) != 0 || only.calls("a-gemini") != 0 {
+		t.Fatalf("only gemini: %d attempts, %d calls; want none", len(o.Event.Attempts), only.calls("a-gemini"))
+	}
+}
+
 func TestAllDownIsBoundedAnd503(t *testing.T) {
 	spec := baseSpec()
 	spec.Fallback.MaxAttempts = 2
