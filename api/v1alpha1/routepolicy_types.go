@@ -259,6 +259,18 @@ type CircuitBreaker struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="probeTimeout must be greater than 0"
 	ProbeTimeout *metav1.Duration `json:"probeTimeout,omitempty"`
+
+	// slowCallThreshold counts an attempt still waiting for its answer (the first chunk, for a stream) after
+	// this long as a failure at that moment, toward failureThreshold and failureRatio. A target that accepts
+	// connections and then hangs is opened after failureThreshold slow attempts, and the attempts still
+	// waiting on it are cut and fail over at once, instead of every request running out perAttemptTimeout
+	// first. Set it well above the target's normal time to answer (long generations are slow legitimately).
+	// Unset means only finished attempts count. It must be shorter than fallback.perAttemptTimeout.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="slowCallThreshold must be greater than 0"
+	SlowCallThreshold *metav1.Duration `json:"slowCallThreshold,omitempty"`
 }
 
 // RetryBudget caps fallback attempts to a share of traffic, so an incident cannot turn into a thundering herd.
@@ -282,6 +294,7 @@ type RetryBudget struct {
 // RoutePolicySpec is what a route may use and what it must respect.
 // +kubebuilder:validation:XValidation:rule="self.targets.all(t, self.targets.exists_one(u, u.name == t.name))",message="target names must be unique within a RoutePolicy"
 // +kubebuilder:validation:XValidation:rule="!has(self.baseline) || self.targets.exists(t, t.name == self.baseline)",message="baseline must name one of the targets"
+// +kubebuilder:validation:XValidation:rule="!has(self.circuitBreaker) || !has(self.circuitBreaker.slowCallThreshold) || !has(self.fallback) || !has(self.fallback.perAttemptTimeout) || !self.circuitBreaker.slowCallThreshold.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || !self.fallback.perAttemptTimeout.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self.circuitBreaker.slowCallThreshold) < duration(self.fallback.perAttemptTimeout)",message="circuitBreaker.slowCallThreshold must be shorter than fallback.perAttemptTimeout: an attempt is cut at its timeout before it could count as slow"
 type RoutePolicySpec struct {
 	// targets are the provider + model + key combinations requests may be routed to.
 	// +required

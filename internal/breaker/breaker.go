@@ -51,6 +51,9 @@ type Config struct {
 	Jitter float64
 	// ProbeTimeout is how long the half-open probe may take before it counts as failed.
 	ProbeTimeout time.Duration
+	// SlowCall, when > 0, is how long an attempt may wait for its answer before the caller reports it with Slow,
+	// which counts it as a timeout failure at once. The breaker only carries it; the caller keeps the time.
+	SlowCall time.Duration
 }
 
 func (c Config) normalized() Config {
@@ -279,6 +282,25 @@ func (b *Breaker) Record(p Permit, success bool, res faults.Result) {
 			b.transition(open, now)
 		}
 	}
+}
+
+// Slow reports that the attempt admitted by p is still waiting for its answer after Config.SlowCall. It counts
+// as a timeout failure now, toward FailureThreshold and FailureRatio, so that a target that accepts requests
+// and then hangs opens after FailureThreshold slow attempts rather than after FailureThreshold of them have run
+// out their whole timeout; opening cuts the attempts waiting on it (OnOpen). It returns whether the failure was
+// counted. When it was, the attempt has had its say: if it later fails, Record it with a local class so it is
+// not counted twice; if it later succeeds, Record the success as usual, which closes the run of failures. A
+// probe is never slow: it has its own ProbeTimeout.
+func (b *Breaker) Slow(p Permit) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.expireProbe(now)
+	if p.gen != b.gen || p.Probe || b.kind != closed {
+		return false
+	}
+	b.onFailure(now, faults.Result{Class: faults.ClassTransient, Reason: faults.ReasonTimeout})
+	return true
 }
 
 // KeyChanged tells the breaker which key the target now uses. A quarantined breaker whose key was rotated

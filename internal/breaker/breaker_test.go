@@ -673,3 +673,52 @@ func TestOnOpenFiresOnceWhenTheBreakerOpensOrQuarantines(t *testing.T) {
 		t.Fatalf("quarantine fired %d callbacks, want 1", quarantined)
 	}
 }
+
+// Slow counts a waiting attempt as a timeout failure at once; it opens at the threshold (firing OnOpen), a
+// later success still closes the run, and neither a probe nor a permit from before a transition is counted.
+func TestSlowCountsAsAFailureNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(testConfig(), WithRand(noJitter))
+		var opened int
+		b.OnOpen(func() { opened++ })
+		p1, _, _ := b.Allow()
+		p2, _, _ := b.Allow()
+		if !b.Slow(p1) || !b.Slow(p2) {
+			t.Fatal("slow attempts of a closed breaker not counted")
+		}
+		if s := b.Snapshot(); s.State != StateClosed || s.ConsecutiveFailures != 2 || s.LastFailureReason != faults.ReasonTimeout {
+			t.Fatalf("after 2 slow attempts: %+v", s)
+		}
+		b.Record(p1, true, okResult) // the first one answered after all
+		if s := b.Snapshot(); s.ConsecutiveFailures != 0 {
+			t.Fatalf("an answer after turning slow must close the run: %+v", s)
+		}
+		var ps []Permit
+		for range 3 {
+			p, _, _ := b.Allow()
+			ps = append(ps, p)
+		}
+		for i, p := range ps {
+			if !b.Slow(p) {
+				t.Fatalf("slow attempt %d not counted", i)
+			}
+		}
+		if s := b.Snapshot(); s.State != StateOpen || opened != 1 {
+			t.Fatalf("after 3 slow attempts: %+v, OnOpen fired %d times", s, opened)
+		}
+		if b.Slow(p2) {
+			t.Fatal("a permit from before the breaker opened was counted")
+		}
+		time.Sleep(time.Second)
+		probe, _, ok := b.Allow()
+		if !ok || !probe.Probe {
+			t.Fatalf("no probe after the cooldown: %+v", probe)
+		}
+		if b.Slow(probe) {
+			t.Fatal("a probe was counted as slow: it has its own timeout")
+		}
+		if s := b.Snapshot(); s.State != StateHalfOpen {
+			t.Fatalf("Slow of a probe changed the state: %+v", s)
+		}
+	})
+}

@@ -186,6 +186,16 @@ func Compile(namespace string, rp *v1alpha1.RoutePolicy, keys map[string]v1alpha
 		RetryBudget:             RetryBudget{Ratio: *s.RetryBudget.Ratio, MinPerSecond: int(*s.RetryBudget.MinPerSecond)},
 		AllowRequestKeyOverride: s.AllowRequestKeyOverride,
 	}
+	if sc := s.CircuitBreaker.SlowCallThreshold; sc != nil {
+		p.Breaker.SlowCall = sc.Duration
+		switch {
+		case sc.Duration <= 0:
+			fail("circuitBreaker.slowCallThreshold: %v must be greater than 0", sc.Duration)
+		case p.PerAttemptTimeout > 0 && sc.Duration >= p.PerAttemptTimeout:
+			fail("circuitBreaker.slowCallThreshold %v must be shorter than fallback.perAttemptTimeout %v: an attempt is cut at its timeout before it could count as slow",
+				sc.Duration, p.PerAttemptTimeout)
+		}
+	}
 	if r := s.CircuitBreaker.FailureRatio; r != nil {
 		if *r <= 0 || *r > 1 {
 			fail("circuitBreaker.failureRatio: %v is outside (0, 1]", *r)

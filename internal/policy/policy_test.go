@@ -169,6 +169,12 @@ func TestCompileErrors(t *testing.T) {
 		{"cooldown base over max", func(r *v1alpha1.RoutePolicy) {
 			r.Spec.CircuitBreaker.CooldownBase = &metav1.Duration{Duration: time.Hour}
 		}, []string{"cooldownBase 1h0m0s is longer than cooldownMax 5m0s"}},
+		{"slow call not below the attempt timeout", func(r *v1alpha1.RoutePolicy) {
+			r.Spec.CircuitBreaker.SlowCallThreshold = &metav1.Duration{Duration: 10 * time.Second}
+		}, []string{"circuitBreaker.slowCallThreshold 10s must be shorter than fallback.perAttemptTimeout 10s"}},
+		{"slow call zero", func(r *v1alpha1.RoutePolicy) {
+			r.Spec.CircuitBreaker.SlowCallThreshold = &metav1.Duration{}
+		}, []string{"circuitBreaker.slowCallThreshold: 0s must be greater than 0"}},
 		{"bad ranking", func(r *v1alpha1.RoutePolicy) { r.Spec.Ranking = "random" }, []string{`unknown strategy "random"`}},
 		{"every problem reported", func(r *v1alpha1.RoutePolicy) {
 			r.Spec.Targets[0].KeyRef.Name = "nope"

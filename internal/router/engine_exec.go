@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmroute/llmroute/internal/breaker"
@@ -270,7 +271,7 @@ func (r *run) try(c *policy.Candidate) bool {
 	r.tried[t.Index] = true
 
 	prevTarget := r.out.Target
-	ar := e.call(r.ctx, t, ep, r.in.Req, r.in.Stream, timeout, br)
+	ar := e.call(r.ctx, t, ep, r.in.Req, r.in.Stream, timeout, br, slowWatch{after: r.p.Breaker.SlowCall, permit: permit})
 	if errors.Is(ar.err, providers.ErrUnsupportedRequest) {
 		// The adapter cannot express this request in the target's wire format (an image URL Gemini cannot
 		// fetch, a role Anthropic has no place for): nothing was sent and the target is not at fault. Like a
@@ -339,6 +340,10 @@ func (r *run) try(c *policy.Candidate) bool {
 	}
 	r.ev.Attempts = append(r.ev.Attempts, att)
 	recorded := fr
+	if ar.countedSlow {
+		// The breaker already counted this attempt when it turned slow; it must not count it twice.
+		recorded = faults.Result{Class: faults.ClassLocal, Reason: fr.Reason, Status: fr.Status}
+	}
 	if res.Source == keys.SourceRequest && fr.Class == faults.ClassHard {
 		// A client's own key being refused says nothing about the configured key the breaker guards.
 		recorded = faults.Result{Class: faults.ClassLocal, Reason: fr.Reason, Status: fr.Status}
@@ -401,6 +406,39 @@ type attemptResult struct {
 	malformed       bool
 	contentFiltered bool
 	cutByBreaker    bool // the target's breaker opened while the attempt waited, and cut it short
+	countedSlow     bool // the attempt outlived the slow-call threshold and the breaker counted it as failed then
+}
+
+// slowWatch asks call to report its attempt to the breaker as slow (Breaker.Slow) if no answer (or first
+// chunk) has come after after; zero turns it off.
+type slowWatch struct {
+	after  time.Duration
+	permit breaker.Permit
+}
+
+// watch starts the slow-call timer of an attempt bounded by timeout on br, and returns the function that
+// stops it and reports whether the attempt was counted as slow. A threshold at or beyond the timeout, or a
+// probe, is not watched.
+func (sw slowWatch) watch(br *breaker.Breaker, timeout time.Duration) (stop func() (counted bool)) {
+	if sw.after <= 0 || sw.after >= timeout || sw.permit.Probe {
+		return func() bool { return false }
+	}
+	var mu sync.Mutex
+	done, counted := false, false
+	timer := time.AfterFunc(sw.after, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			counted = br.Slow(sw.permit) // may open the breaker, which cuts this attempt through OnOpen
+		}
+	})
+	return func() bool {
+		timer.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		return counted
+	}
 }
 
 // errBreakerOpened is the cause of an attempt cut short because its target's breaker opened meanwhile.
@@ -413,7 +451,7 @@ var errBreakerOpened = errors.New("the target's circuit breaker opened")
 // breaker meanwhile, the attempt is cut short (cutByBreaker) and the request fails over at once, instead of every
 // request already in flight to a hanging target running out its own timeout.
 func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoint, req *providers.ChatRequest, stream bool,
-	timeout time.Duration, br *breaker.Breaker) (ar attemptResult) {
+	timeout time.Duration, br *breaker.Breaker, slow slowWatch) (ar attemptResult) {
 	ad, err := e.adapter(string(t.Provider))
 	if err != nil {
 		return attemptResult{err: fmt.Errorf("adapter for %s: %w", t.Provider, err)}
@@ -421,7 +459,9 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 	begin := e.now()
 	wctx, cut := context.WithCancelCause(ctx)
 	unwatch := br.OnOpen(func() { cut(errBreakerOpened) })
+	stopSlow := slow.watch(br, timeout)
 	defer func() {
+		ar.countedSlow = stopSlow()
 		unwatch()
 		ar.latency = e.now().Sub(begin)
 		if ar.err != nil && errors.Is(ar.err, providers.ErrMalformedResponse) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -682,6 +683,106 @@ func TestBreakerOpeningCutsAttemptsInFlight(t *testing.T) {
 		}
 		if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerOpen || st.ConsecutiveFailures != 3 {
 			t.Errorf("breaker %+v: want open after exactly the 3 timeouts", st)
+		}
+	})
+}
+
+// With circuitBreaker.slowCallThreshold, attempts still waiting on a hanging target count as failures when they
+// turn slow, so the breaker opens after failureThreshold slow attempts instead of failureThreshold timeouts,
+// and cuts every attempt still waiting. The slow attempts are counted once, not again when they are cut.
+func TestSlowCallsOpenTheBreakerBeforeTheTimeouts(t *testing.T) {
+	spec := baseSpec()
+	spec.CircuitBreaker.SlowCallThreshold = dur(150 * time.Millisecond)
+	h0 := newHarness(t, spec, harnessOpt{}, cheapDeepSeek, fastGroq) // servers are started outside the bubble
+	synctest.Test(t, func(t *testing.T) {
+		h := h0
+		hanging := h.servers["a-cheap"].Addr()
+		var hung atomic.Int64
+		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
+			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if req.URL.Host == hanging {
+					hung.Add(1)
+					return hangTransport{}.RoundTrip(req)
+				}
+				return h.mem.RoundTrip(req)
+			})}})
+		const n = 7
+		outs := make([]*Outcome, n)
+		took := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		for i := range n { // one request every 100 ms; a-cheap hangs; slow after 150 ms, timeout 700 ms
+			time.Sleep(time.Duration(min(i, 1)) * 100 * time.Millisecond)
+			wg.Go(func() {
+				begin := time.Now()
+				outs[i] = h.do(t.Context(), "x")
+				took[i] = time.Since(begin)
+			})
+		}
+		wg.Wait()
+		// Requests 0-2 turn slow at 150, 250 and 350 ms; the third opens the breaker at 350 ms, which cuts
+		// requests 0-3 there and then. Requests 4-6 find it open and never call a-cheap.
+		for i, o := range outs {
+			h.requireOneEvent(o)
+			if o.Err != nil || o.Target.Name != "c-fast" {
+				t.Fatalf("request %d: err %v, target %v", i, o.Err, o.Target)
+			}
+			switch first := o.Event.Attempts[0]; {
+			case i <= 3:
+				want := 350*time.Millisecond - time.Duration(i)*100*time.Millisecond
+				if first.Target != "a-cheap" || first.Reason != faults.ReasonBreakerOpen || took[i] != want {
+					t.Errorf("request %d: first attempt %s:%s after %s, want a-cheap cut by the breaker after %s", i, first.Target, first.Reason, took[i], want)
+				}
+			default:
+				if c := candidate(o.Event, "a-cheap"); c.Excluded != faults.ReasonBreakerOpen || len(o.Event.Attempts) != 1 || took[i] != 0 {
+					t.Errorf("request %d: candidate a-cheap %+v, %d attempts, took %s; want skipped as breaker_open at once", i, c, len(o.Event.Attempts), took[i])
+				}
+			}
+		}
+		if got := hung.Load(); got != 4 {
+			t.Errorf("%d requests reached the hanging target, want 4", got)
+		}
+		if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerOpen || st.ConsecutiveFailures != 3 || st.LastFailureReason != string(faults.ReasonTimeout) {
+			t.Errorf("breaker %+v: want open after exactly the 3 slow attempts, counted once", st)
+		}
+	})
+}
+
+// A slow attempt that then answers counts as a failure when it turns slow and as a success when it answers:
+// one at a time, a target slower than the threshold but answering never opens. One that then fails is
+// counted once.
+func TestSlowButAnsweringTargetStaysClosed(t *testing.T) {
+	spec := baseSpec()
+	spec.CircuitBreaker.SlowCallThreshold = dur(150 * time.Millisecond)
+	h0 := newHarness(t, spec, harnessOpt{}, cheapDeepSeek, fastGroq)
+	synctest.Test(t, func(t *testing.T) {
+		h := h0
+		slow := h.servers["a-cheap"].Addr()
+		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
+			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if req.URL.Host == slow {
+					time.Sleep(200 * time.Millisecond) // a-cheap answers, but after the 150 ms threshold
+				}
+				return h.mem.RoundTrip(req)
+			})}})
+		for i := range 5 {
+			o := h.do(t.Context(), "x")
+			if o.Err != nil || o.Target.Name != "a-cheap" || len(o.Event.Attempts) != 1 {
+				t.Fatalf("request %d: err %v, target %v, attempts %s", i, o.Err, o.Target, attemptSummary(o.Event))
+			}
+		}
+		if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerClosed || st.ConsecutiveFailures != 0 {
+			t.Errorf("breaker %+v: want closed, the answers reset each slow count", st)
+		}
+
+		// Slow and then failing: counted once, when it turned slow, not again for the 503.
+		h.servers["a-cheap"].SetFault(fakeprovider.Fault{Status: http.StatusServiceUnavailable})
+		for i := range 2 {
+			if o := h.do(t.Context(), "x"); o.Err != nil || attemptSummary(o.Event) != "a-cheap:failed:provider_5xx,c-fast:ok" {
+				t.Fatalf("failing request %d: err %v, attempts %s", i, o.Err, attemptSummary(o.Event))
+			}
+		}
+		if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerClosed || st.ConsecutiveFailures != 2 {
+			t.Errorf("breaker %+v: want closed with 2 failures, one per slow failing attempt", st)
 		}
 	})
 }

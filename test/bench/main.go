@@ -536,13 +536,20 @@ func closedLoop(client *http.Client, ep endpoint, c int, d time.Duration) result
 	return r
 }
 
-// failoverRuns breaks the primary of a route (503, then hanging) under 100 RPS, with a healthy secondary.
+// failoverRuns breaks the primary of a route (503, then hanging, then hanging with a slow-call threshold) under
+// 100 RPS, with a healthy secondary.
 func failoverRuns(client *http.Client, self, bin, tmp string, d time.Duration) error {
 	fmt.Printf("\n## Failover at 100 RPS for %s (primary broken, healthy secondary)\n\n", d)
 	fmt.Println("| primary | client requests | errors | primary requests / client request (last 2 s) | primary requests total | failed-over requests | failed-over p50 | failed-over p99 | all p50 | all p99 | p50 last 2 s | added p50 vs healthy (last 2 s) |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var healthyTail time.Duration
-	for i, fault := range []string{"none", "503", "hang"} {
+	// The last row is the hanging primary again, with circuitBreaker.slowCallThreshold set: attempts waiting
+	// longer than 100 ms count as failures at once, instead of after the 500 ms attempt timeout.
+	for i, label := range []string{"none", "503", "hang", "hang, slowCallThreshold 100ms"} {
+		fault, slowCall := label, ""
+		if strings.HasPrefix(label, "hang,") {
+			fault, slowCall = "hang", ", slowCallThreshold: 100ms"
+		}
 		primary, err := startChild(self, []string{"-mode=fake", "-fault=" + fault}, true)
 		if err != nil {
 			return err
@@ -552,8 +559,8 @@ func failoverRuns(client *http.Client, self, bin, tmp string, d time.Duration) e
 			primary.stop()
 			return err
 		}
-		manifest := filepath.Join(tmp, "failover-"+fault+".yaml")
-		if err := os.WriteFile(manifest, []byte(failoverManifest(primary.ready[0], secondary.ready[0])), 0o600); err != nil {
+		manifest := filepath.Join(tmp, "failover-"+strconv.Itoa(i)+".yaml")
+		if err := os.WriteFile(manifest, []byte(failoverManifest(primary.ready[0], secondary.ready[0], slowCall)), 0o600); err != nil {
 			return err
 		}
 		lr, apiURL, err := startLLMRoute(bin, manifest, tmp, strconv.Itoa(18490+i), strconv.Itoa(19490+i))
@@ -570,7 +577,7 @@ func failoverRuns(client *http.Client, self, bin, tmp string, d time.Duration) e
 		} else {
 			added = fmtDur(row.tail.p(50) - healthyTail)
 		}
-		fmt.Printf("| %s | %d | %d | %.4f | %d | %d | %s | %s | %s | %s | %s | %s |\n", fault, row.sent, row.errors, row.primaryPerReqTail,
+		fmt.Printf("| %s | %d | %d | %.4f | %d | %d | %s | %s | %s | %s | %s | %s |\n", label, row.sent, row.errors, row.primaryPerReqTail,
 			row.primaryTotal, len(row.failedOver.lat), fmtDur(row.failedOver.p(50)), fmtDur(row.failedOver.p(99)),
 			fmtDur(row.all.p(50)), fmtDur(row.all.p(99)), fmtDur(row.tail.p(50)), added)
 		lr.stop()
@@ -649,7 +656,8 @@ func failoverRun(client *http.Client, ep endpoint, statsURL string, d time.Durat
 	return row
 }
 
-func failoverManifest(primaryURL, secondaryURL string) string {
+// failoverManifest is the failover route; breakerExtra is appended to its circuitBreaker settings.
+func failoverManifest(primaryURL, secondaryURL, breakerExtra string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata: {name: k}
@@ -673,9 +681,9 @@ spec:
     - {name: primary, provider: openai, model: gpt-4o-mini, keyRef: {name: primary}}
     - {name: secondary, provider: openai, model: gpt-4o-mini, keyRef: {name: secondary}}
   fallback: {maxAttempts: 2, perAttemptTimeout: 500ms}
-  circuitBreaker: {failureThreshold: 3, cooldownBase: 2s, cooldownMax: 30s, probeTimeout: 500ms}
+  circuitBreaker: {failureThreshold: 3, cooldownBase: 2s, cooldownMax: 30s, probeTimeout: 500ms%s}
   retryBudget: {ratio: 1, minPerSecond: 100}
-`, primaryURL, secondaryURL)
+`, primaryURL, secondaryURL, breakerExtra)
 }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
