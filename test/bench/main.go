@@ -293,13 +293,18 @@ func runBench(cfg benchConfig) error {
 		rate int
 	}
 	results := map[key][]result{}
+	// Every step starts from no idle connection: an overloaded step leaves thousands of idle keep-alive
+	// connections (and their server-side goroutines and buffers) behind, which would otherwise weigh on the
+	// steps after it, on whichever process happened to be measured next.
 	for r := 0; r < cfg.repeat; r++ {
 		for _, rate := range cfg.rates {
 			for _, ep := range eps {
+				client.CloseIdleConnections()
 				results[key{ep.name, rate}] = append(results[key{ep.name, rate}], fixedRate(client, ep, rate, cfg.step))
 			}
 		}
 		for _, ep := range eps {
+			client.CloseIdleConnections()
 			results[key{ep.name, 0}] = append(results[key{ep.name, 0}], closedLoop(client, ep, cfg.concurrency, cfg.step))
 		}
 	}
