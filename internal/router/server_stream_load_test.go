@@ -171,7 +171,7 @@ func (r *rig) stream(client *http.Client, prompt string, usage, leave bool) (str
 			Error *json.RawMessage `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
-			return out, fmt.Errorf("event does not parse (%v): %q", err, data)
+			return out, fmt.Errorf("event does not parse (%w): %q", err, data)
 		}
 		if chunk.Error != nil {
 			return out, fmt.Errorf("error event: %s", *chunk.Error)
@@ -189,5 +189,5 @@ func (r *rig) stream(client *http.Client, prompt string, usage, leave bool) (str
 			return out, nil // closing the body walks away from the rest of the stream
 		}
 	}
-	return out, fmt.Errorf("stream ended without [DONE] after %q (read error: %v)", text.String(), sc.Err())
+	return out, fmt.Errorf("stream ended without [DONE] after %q (read error: %w)", text.String(), sc.Err())
 }
