@@ -315,7 +315,8 @@ func (b *Breaker) KeyChanged(fingerprint string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.keyFP = fingerprint
-	b.curFP.Store(&fingerprint)
+	fp := fingerprint // a copy, so that only this rare path allocates: storing &fingerprint moved every call's argument to the heap
+	b.curFP.Store(&fp)
 	if b.kind == quarantined && fingerprint != b.quarantinedFP {
 		b.reset()
 		b.transition(closed, b.now())
