@@ -15,6 +15,8 @@ const (
 	DefaultMaxAttempts int32 = 3
 	// DefaultPerAttemptTimeout is fallback.perAttemptTimeout.
 	DefaultPerAttemptTimeout = 10 * time.Second
+	// DefaultStreamIdleTimeout is fallback.streamIdleTimeout.
+	DefaultStreamIdleTimeout = 5 * time.Minute
 	// DefaultFailureThreshold is circuitBreaker.failureThreshold.
 	DefaultFailureThreshold int32 = 5
 	// DefaultBreakerWindow is circuitBreaker.window.
@@ -81,6 +83,7 @@ func SetDefaults(rp *RoutePolicy) {
 	if f.PerAttemptTimeout == nil {
 		f.PerAttemptTimeout = &metav1.Duration{Duration: DefaultPerAttemptTimeout}
 	}
+	defaultDuration(&f.StreamIdleTimeout, DefaultStreamIdleTimeout)
 	if f.FailOverOn == nil {
 		f.FailOverOn = DefaultFailOverOn()
 	}

@@ -23,6 +23,7 @@ func fullyDefaulted(targets ...Target) RoutePolicySpec {
 		Fallback: Fallback{
 			MaxAttempts:       3,
 			PerAttemptTimeout: dur(10 * time.Second),
+			StreamIdleTimeout: dur(5 * time.Minute),
 			FailOverOn:        []FailureClass{"transient", "hard"},
 		},
 		CircuitBreaker: CircuitBreaker{
@@ -48,6 +49,7 @@ func TestSetDefaults(t *testing.T) {
 		Fallback: Fallback{
 			MaxAttempts:       1,
 			PerAttemptTimeout: dur(time.Second),
+			StreamIdleTimeout: dur(time.Minute),
 			FailOverOn:        []FailureClass{"timeout"},
 		},
 		CircuitBreaker: CircuitBreaker{
@@ -149,6 +151,7 @@ func TestDefaultsMatchMarkers(t *testing.T) {
 		"routepolicy.maxLatency":              quoteDur(DefaultMaxLatency),
 		"routepolicy.maxAttempts":             fmt.Sprint(DefaultMaxAttempts),
 		"routepolicy.perAttemptTimeout":       quoteDur(DefaultPerAttemptTimeout),
+		"routepolicy.streamIdleTimeout":       quoteDur(DefaultStreamIdleTimeout),
 		"routepolicy.failOverOn":              "{transient,hard}",
 		"routepolicy.failureThreshold":        fmt.Sprint(DefaultFailureThreshold),
 		"routepolicy.window":                  quoteDur(DefaultBreakerWindow),

@@ -186,6 +186,17 @@ type Fallback struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="perAttemptTimeout must be greater than 0"
 	PerAttemptTimeout *metav1.Duration `json:"perAttemptTimeout,omitempty"`
 
+	// streamIdleTimeout bounds the wait for each next chunk of a stream once its first chunk has reached the
+	// client (perAttemptTimeout bounds the wait for the first). A provider that stops sending mid-stream while
+	// keeping the connection open is then cut, and the client gets the stream_interrupted error event instead
+	// of waiting until it gives up. Keep it above the longest silence a model may keep while it reasons.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="streamIdleTimeout must be greater than 0"
+	StreamIdleTimeout *metav1.Duration `json:"streamIdleTimeout,omitempty"`
+
 	// failOverOn lists the failure classes (transient, hard) or single reason codes that fail over to the next target.
 	// Anything not listed ends the request with the provider's error.
 	// +optional

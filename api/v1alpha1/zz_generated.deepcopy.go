@@ -104,6 +104,11 @@ func (in *Fallback) DeepCopyInto(out *Fallback) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.StreamIdleTimeout != nil {
+		in, out := &in.StreamIdleTimeout, &out.StreamIdleTimeout
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.FailOverOn != nil {
 		in, out := &in.FailOverOn, &out.FailOverOn
 		*out = make([]FailureClass, len(*in))

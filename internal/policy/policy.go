@@ -120,6 +120,8 @@ type Policy struct {
 	MinContextTokens  int
 	MaxAttempts       int
 	PerAttemptTimeout time.Duration
+	// StreamIdleTimeout bounds the wait for each chunk of a stream after the first.
+	StreamIdleTimeout time.Duration
 	FailOver          FailOverSet
 	Breaker           Breaker
 	RetryBudget       RetryBudget
@@ -174,6 +176,7 @@ func Compile(namespace string, rp *v1alpha1.RoutePolicy, keys map[string]v1alpha
 		},
 		MaxAttempts:       int(s.Fallback.MaxAttempts),
 		PerAttemptTimeout: s.Fallback.PerAttemptTimeout.Duration,
+		StreamIdleTimeout: s.Fallback.StreamIdleTimeout.Duration,
 		Breaker: Breaker{
 			FailureThreshold: int(s.CircuitBreaker.FailureThreshold),
 			Window:           s.CircuitBreaker.Window.Duration,
@@ -223,6 +226,7 @@ func Compile(namespace string, rp *v1alpha1.RoutePolicy, keys map[string]v1alpha
 	}{
 		{"constraints.maxLatency", p.MaxLatency},
 		{"fallback.perAttemptTimeout", p.PerAttemptTimeout},
+		{"fallback.streamIdleTimeout", p.StreamIdleTimeout},
 		{"circuitBreaker.window", p.Breaker.Window},
 		{"circuitBreaker.cooldownBase", p.Breaker.CooldownBase},
 		{"circuitBreaker.cooldownMax", p.Breaker.CooldownMax},

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmroute/llmroute/internal/breaker"
@@ -539,7 +540,7 @@ func (r *run) succeed(c *policy.Candidate, ar attemptResult) {
 		r.emit()
 		return
 	}
-	r.out.Stream = &closingStream{StreamReader: ar.stream, cancel: ar.cancel}
+	r.out.Stream = &closingStream{StreamReader: ar.stream, cancel: ar.cancel, idle: r.p.StreamIdleTimeout}
 	r.out.FirstChunk = ar.first
 	r.out.finish = func(u providers.Usage, streamErr error) {
 		r.account(t, u)
@@ -670,13 +671,48 @@ func (r *run) emit() {
 }
 
 // closingStream cancels the attempt's context when the stream is closed, so its connection is released.
+//
+// It also bounds the wait for each next chunk by idle (the policy's fallback.streamIdleTimeout; perAttemptTimeout
+// bounded the wait for the first one): a provider that stops sending mid-stream while keeping the connection open would otherwise
+// hold the client until the client gave up. When the bound passes, the attempt's context is cancelled and Next
+// returns an error naming the stall, which the server turns into the stream_interrupted error event.
 type closingStream struct {
 	providers.StreamReader
-	cancel context.CancelFunc
+	cancel  context.CancelFunc
+	idle    time.Duration
+	timer   *time.Timer
+	stalled atomic.Bool
+}
+
+// Next implements providers.StreamReader, bounding the wait by idle.
+func (s *closingStream) Next() (*providers.StreamChunk, error) {
+	if s.idle <= 0 {
+		return s.StreamReader.Next()
+	}
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.idle, s.stall)
+	} else {
+		s.timer.Reset(s.idle)
+	}
+	c, err := s.StreamReader.Next()
+	s.timer.Stop()
+	if err != nil && s.stalled.Load() {
+		return nil, fmt.Errorf("no data from the provider for %s (fallback.streamIdleTimeout): %w: %w", s.idle,
+			providers.ErrStreamInterrupted, context.DeadlineExceeded)
+	}
+	return c, err
+}
+
+func (s *closingStream) stall() {
+	s.stalled.Store(true)
+	s.cancel()
 }
 
 // Close implements providers.StreamReader.
 func (s *closingStream) Close() error {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 	err := s.StreamReader.Close()
 	s.cancel()
 	return err

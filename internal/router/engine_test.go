@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -463,6 +464,67 @@ func TestStreamCutAfterFirstChunkIsInterrupted(t *testing.T) {
 	if h.calls("b-stable") != 0 {
 		t.Fatal("failed over after the first chunk")
 	}
+}
+
+// A stream whose provider goes silent after two chunks, keeping the connection open, is cut after
+// fallback.streamIdleTimeout of silence: Next fails with a stream_interrupted error naming the stall, the
+// upstream request is cancelled, and the event records stream_interrupted. Chunks within the bound pass.
+func TestStalledStreamIsCutAfterStreamIdleTimeout(t *testing.T) {
+	spec := baseSpec()
+	spec.Constraints.MaxLatency = dur(time.Minute)
+	spec.Fallback.StreamIdleTimeout = dur(2 * time.Second)
+	h0 := newHarness(t, spec, harnessOpt{}, cheapDeepSeek, stableHaiku)
+	synctest.Test(t, func(t *testing.T) {
+		h := h0
+		upstreamGone := make(chan struct{})
+		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
+			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				pr, pw := io.Pipe()
+				go func() {
+					for i, word := range []string{"one", " two"} {
+						if i > 0 {
+							time.Sleep(1500 * time.Millisecond) // within the 2 s bound
+						}
+						fmt.Fprintf(pw, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"deepseek-chat\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}]}\n\n", word)
+					}
+					<-req.Context().Done() // then silence, with the connection open, until the router gives up
+					close(upstreamGone)
+					pw.CloseWithError(req.Context().Err())
+				}()
+				return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr, Request: req}, nil
+			})}})
+		begin := time.Now()
+		o := h.eng.Execute(t.Context(), h.snap, &Inbound{RequestID: "stall", Route: "assistant", Req: chat("x", 64), Stream: true})
+		if o.Err != nil || o.Stream == nil {
+			t.Fatalf("outcome %+v", o.Err)
+		}
+		var text string
+		var err error
+		for err == nil {
+			var c *providers.StreamChunk
+			if c, err = o.Stream.Next(); err == nil {
+				for _, ch := range c.Choices {
+					if ch.Delta.Content != nil {
+						text += *ch.Delta.Content
+					}
+				}
+			}
+		}
+		took := time.Since(begin)
+		if text != " two" || !errors.Is(err, providers.ErrStreamInterrupted) || !strings.Contains(err.Error(), "no data from the provider for 2s") {
+			t.Fatalf("after the first chunk: text %q, err %v", text, err)
+		}
+		if took != 3500*time.Millisecond {
+			t.Fatalf("stream cut after %s, want 3.5 s (the second chunk at 1.5 s, then 2 s of silence)", took)
+		}
+		<-upstreamGone // the upstream request was cancelled, or this would block forever (synctest reports it)
+		o.Stream.Close()
+		o.Finish(o.Stream.Usage(), err)
+		h.requireOneEvent(o)
+		if f := o.Event.Final; f.Reason != faults.ReasonStreamInterrupted || !f.StreamInterrupted {
+			t.Fatalf("final %+v", f)
+		}
+	})
 }
 
 const canary = "sk-canary-DO-NOT-LEAK-1234567890abcdef"

@@ -61,6 +61,7 @@ var validationCases = map[string]string{
 	"rp-valid-full":                      "",
 	"rp-valid-minimal":                   "",
 	"rp-zero-cooldownBase":               "spec.circuitBreaker.cooldownBase: Invalid value: \"0s\": cooldownBase must be greater than 0",
+	"rp-zero-stream-idle":                "spec.fallback.streamIdleTimeout: Invalid value: \"0s\": streamIdleTimeout must be greater than 0",
 	"rp-zero-window":                     "spec.circuitBreaker.window: Invalid value: \"0s\": window must be greater than 0",
 	"rp-zero-cooldownMax":                "[spec.circuitBreaker: Invalid value: cooldownBase must not be longer than cooldownMax, spec.circuitBreaker.cooldownMax: Invalid value: \"0s\": cooldownMax must be greater than 0]",
 	"rp-zero-latency":                    "spec.constraints.maxLatency: Invalid value: \"0s\": maxLatency must be greater than 0",
