@@ -673,9 +673,10 @@ func (r *run) emit() {
 // closingStream cancels the attempt's context when the stream is closed, so its connection is released.
 //
 // It also bounds the wait for each next chunk by idle (the policy's fallback.streamIdleTimeout; perAttemptTimeout
-// bounded the wait for the first one): a provider that stops sending mid-stream while keeping the connection open would otherwise
-// hold the client until the client gave up. When the bound passes, the attempt's context is cancelled and Next
-// returns an error naming the stall, which the server turns into the stream_interrupted error event.
+// bounded the wait for the first one): a provider that stops sending mid-stream while keeping the connection
+// open would otherwise hold the client until the client gave up. When the bound passes, the attempt's context is
+// cancelled and Next returns an error naming the stall, which the server turns into the stream_interrupted
+// error event.
 type closingStream struct {
 	providers.StreamReader
 	cancel  context.CancelFunc
