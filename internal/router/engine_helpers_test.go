@@ -253,6 +253,33 @@ func (h *harness) doRoute(ctx context.Context, route, text string) *Outcome {
 	return h.eng.Execute(ctx, h.snap, &Inbound{RequestID: decision.NewRequestID(), Route: route, Req: chat(text, 64)})
 }
 
+// useTransport gives h a new engine whose upstream calls go through rt (the harness's in-memory transport,
+// h.mem, serves what rt passes on). Call it inside a synctest bubble, so the engine's timers are the bubble's.
+func (h *harness) useTransport(rt roundTripFunc) {
+	h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
+		HTTPClient: &http.Client{Transport: rt}})
+}
+
+// doEvery sends n requests, the i-th after i gaps, each in its own goroutine, and returns their outcomes and
+// how long each took once all have finished.
+func (h *harness) doEvery(ctx context.Context, n int, gap time.Duration) ([]*Outcome, []time.Duration) {
+	outs := make([]*Outcome, n)
+	took := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		if i > 0 {
+			time.Sleep(gap)
+		}
+		wg.Go(func() {
+			begin := time.Now()
+			outs[i] = h.do(ctx, "x")
+			took[i] = time.Since(begin)
+		})
+	}
+	wg.Wait()
+	return outs, took
+}
+
 // withRoutes adds routes over the harness's targets and rebuilds the snapshot.
 func (h *harness) withRoutes(routes map[string]v1alpha1.RoutePolicySpec) {
 	h.extra = routes

@@ -477,22 +477,21 @@ func TestStalledStreamIsCutAfterStreamIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := h0
 		upstreamGone := make(chan struct{})
-		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
-			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
-				pr, pw := io.Pipe()
-				go func() {
-					for i, word := range []string{"one", " two"} {
-						if i > 0 {
-							time.Sleep(1500 * time.Millisecond) // within the 2 s bound
-						}
-						fmt.Fprintf(pw, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"deepseek-chat\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}]}\n\n", word)
+		h.useTransport(func(req *http.Request) (*http.Response, error) {
+			pr, pw := io.Pipe()
+			go func() {
+				for i, word := range []string{"one", " two"} {
+					if i > 0 {
+						time.Sleep(1500 * time.Millisecond) // within the 2 s bound
 					}
-					<-req.Context().Done() // then silence, with the connection open, until the router gives up
-					close(upstreamGone)
-					pw.CloseWithError(req.Context().Err())
-				}()
-				return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr, Request: req}, nil
-			})}})
+					fmt.Fprintf(pw, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"deepseek-chat\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%q}}]}\n\n", word)
+				}
+				<-req.Context().Done() // then silence, with the connection open, until the router gives up
+				close(upstreamGone)
+				pw.CloseWithError(req.Context().Err())
+			}()
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr, Request: req}, nil
+		})
 		begin := time.Now()
 		o := h.eng.Execute(t.Context(), h.snap, &Inbound{RequestID: "stall", Route: "assistant", Req: chat("x", 64), Stream: true})
 		if o.Err != nil || o.Stream == nil {
@@ -703,26 +702,13 @@ func TestBreakerOpeningCutsAttemptsInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := h0
 		hanging := h.servers["a-cheap"].Addr()
-		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
-			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
-				if req.URL.Host == hanging {
-					return hangTransport{}.RoundTrip(req) // a-cheap accepted the connection and went silent
-				}
-				return h.mem.RoundTrip(req)
-			})}})
-		const n = 7
-		outs := make([]*Outcome, n)
-		took := make([]time.Duration, n)
-		var wg sync.WaitGroup
-		for i := range n { // one request every 100 ms; a-cheap hangs, the per-attempt timeout is 700 ms
-			time.Sleep(time.Duration(min(i, 1)) * 100 * time.Millisecond)
-			wg.Go(func() {
-				begin := time.Now()
-				outs[i] = h.do(t.Context(), "x")
-				took[i] = time.Since(begin)
-			})
-		}
-		wg.Wait()
+		h.useTransport(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == hanging {
+				return hangTransport{}.RoundTrip(req) // a-cheap accepted the connection and went silent
+			}
+			return h.mem.RoundTrip(req)
+		})
+		outs, took := h.doEvery(t.Context(), 7, 100*time.Millisecond) // a-cheap hangs, the per-attempt timeout is 700 ms
 		// Requests 0-2 time out on a-cheap at 700, 800 and 900 ms; the third failure opens the breaker at 900 ms,
 		// which cuts requests 3-6 (sent at 300-600 ms) there and then.
 		for i, o := range outs {
@@ -760,27 +746,14 @@ func TestSlowCallsOpenTheBreakerBeforeTheTimeouts(t *testing.T) {
 		h := h0
 		hanging := h.servers["a-cheap"].Addr()
 		var hung atomic.Int64
-		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
-			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
-				if req.URL.Host == hanging {
-					hung.Add(1)
-					return hangTransport{}.RoundTrip(req)
-				}
-				return h.mem.RoundTrip(req)
-			})}})
-		const n = 7
-		outs := make([]*Outcome, n)
-		took := make([]time.Duration, n)
-		var wg sync.WaitGroup
-		for i := range n { // one request every 100 ms; a-cheap hangs; slow after 150 ms, timeout 700 ms
-			time.Sleep(time.Duration(min(i, 1)) * 100 * time.Millisecond)
-			wg.Go(func() {
-				begin := time.Now()
-				outs[i] = h.do(t.Context(), "x")
-				took[i] = time.Since(begin)
-			})
-		}
-		wg.Wait()
+		h.useTransport(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == hanging {
+				hung.Add(1)
+				return hangTransport{}.RoundTrip(req)
+			}
+			return h.mem.RoundTrip(req)
+		})
+		outs, took := h.doEvery(t.Context(), 7, 100*time.Millisecond) // a-cheap hangs; slow after 150 ms, timeout 700 ms
 		// Requests 0-2 turn slow at 150, 250 and 350 ms; the third opens the breaker at 350 ms, which cuts
 		// requests 0-3 there and then. Requests 4-6 find it open and never call a-cheap.
 		for i, o := range outs {
@@ -819,13 +792,12 @@ func TestSlowButAnsweringTargetStaysClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := h0
 		slow := h.servers["a-cheap"].Addr()
-		h.eng = NewEngine(EngineOptions{Sink: h.sink, Resolver: &keys.Resolver{Env: func(string) (string, bool) { return "", false }},
-			HTTPClient: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
-				if req.URL.Host == slow {
-					time.Sleep(200 * time.Millisecond) // a-cheap answers, but after the 150 ms threshold
-				}
-				return h.mem.RoundTrip(req)
-			})}})
+		h.useTransport(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == slow {
+				time.Sleep(200 * time.Millisecond) // a-cheap answers, but after the 150 ms threshold
+			}
+			return h.mem.RoundTrip(req)
+		})
 		for i := range 5 {
 			o := h.do(t.Context(), "x")
 			if o.Err != nil || o.Target.Name != "a-cheap" || len(o.Event.Attempts) != 1 {
