@@ -221,7 +221,16 @@ func (r *run) skip(t *policy.Target, reason faults.Reason) {
 			c.Eligible, c.Score, c.Excluded = false, 0, reason
 		}
 	}
-	r.failures = append(r.failures, t.Name+": "+string(reason))
+	r.failures = append(r.failures, r.describeExclusion(t.Name, reason))
+}
+
+// describeExclusion is "target: reason", with the detail of an exclusion decided while routing when there is one.
+func (r *run) describeExclusion(target string, reason faults.Reason) string {
+	s := target + ": " + string(reason)
+	if d, ok := r.details[target]; ok {
+		s += " (" + d + ")"
+	}
+	return s
 }
 
 // try makes one attempt on c, or skips it. It reports whether the request is finished.
@@ -280,13 +289,11 @@ func (r *run) try(c *policy.Candidate) bool {
 		// which gets the permit back, and the request moves on.
 		br.Record(permit, false, faults.Result{Class: faults.ClassLocal, Reason: faults.ReasonMissingCapability})
 		r.out.Target, r.out.Attempts = prevTarget, n-1
-		r.skip(t, faults.ReasonMissingCapability)
 		if r.details == nil {
 			r.details = map[string]string{}
 		}
-		detail := faults.Sanitize(ar.err.Error(), nil)
-		r.details[t.Name] = detail
-		r.failures[len(r.failures)-1] += " (" + detail + ")"
+		r.details[t.Name] = faults.Sanitize(ar.err.Error(), nil)
+		r.skip(t, faults.ReasonMissingCapability)
 		return false
 	}
 	if ar.err == nil && ar.resp != nil && r.in.Check != nil {
@@ -639,11 +646,7 @@ func (r *run) exclusionSummary() string {
 	parts := make([]string, 0, len(r.ev.Candidates))
 	for _, c := range r.ev.Candidates {
 		if !c.Eligible {
-			part := c.Target + ": " + string(c.Excluded)
-			if d, ok := r.details[c.Target]; ok {
-				part += " (" + d + ")"
-			}
-			parts = append(parts, part)
+			parts = append(parts, r.describeExclusion(c.Target, c.Excluded))
 		}
 	}
 	return strings.Join(parts, ", ")
