@@ -121,26 +121,7 @@ func TestAnthropicThinkingStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sr.Close()
-	var reasoning, sig, content string
-	for {
-		c, err := sr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range c.Choices {
-			if d := ch.Delta.ReasoningContent; d != nil {
-				reasoning += *d
-			}
-			if d := ch.Delta.Content; d != nil {
-				content += *d
-			}
-			sig += ch.Delta.ThinkingSignature
-		}
-	}
+	reasoning, sig, content := readThinking(t, sr)
 	if reasoning != "thinking about: hello there" || sig == "" || content != "fake reply to: hello there" {
 		t.Errorf("reasoning %q signature %q content %q", reasoning, sig, content)
 	}
@@ -178,22 +159,7 @@ func TestGeminiThinking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sr.Close()
-	var reasoning string
-	for {
-		c, err := sr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range c.Choices {
-			if d := ch.Delta.ReasoningContent; d != nil {
-				reasoning += *d
-			}
-		}
-	}
+	reasoning, _, _ := readThinking(t, sr)
 	if u := sr.Usage(); reasoning != "thinking about: hello there" || u.ReasoningTokens != 4 || u.OutputTokens != 9 {
 		t.Errorf("stream reasoning %q usage %+v", reasoning, u)
 	}
@@ -224,5 +190,30 @@ func TestOpenAIReasoning(t *testing.T) {
 	status, body = post(t, ds, "/chat/completions", `{"model":"deepseek-reasoner","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	if status != 200 || !strings.Contains(body, `"delta":{"reasoning_content":"about:"}`) {
 		t.Errorf("streamed reasoning_content: %d %s", status, body)
+	}
+}
+
+// readThinking reads a stream to its end, as collect does, and returns its reasoning, its thinking signature
+// and its content. The stream's usage stays readable afterwards.
+func readThinking(t *testing.T, sr providers.StreamReader) (reasoning, signature, content string) {
+	t.Helper()
+	defer sr.Close()
+	for {
+		c, err := sr.Next()
+		if errors.Is(err, io.EOF) {
+			return reasoning, signature, content
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range c.Choices {
+			if d := ch.Delta.ReasoningContent; d != nil {
+				reasoning += *d
+			}
+			if d := ch.Delta.Content; d != nil {
+				content += *d
+			}
+			signature += ch.Delta.ThinkingSignature
+		}
 	}
 }
