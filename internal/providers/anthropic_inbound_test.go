@@ -344,6 +344,27 @@ func TestMarshalAnthropicMessageErrors(t *testing.T) {
 // sseEvent is one event as an SSE client sees it.
 type sseEvent struct{ name, data string }
 
+// accumulateSSE feeds an encoded stream to the official SDK's accumulator, as a client would, checking that
+// each event's name matches its data's type. It returns the event names, space-separated, and the message.
+func accumulateSSE(t *testing.T, buf []byte) (names string, msg anthropic.Message) {
+	t.Helper()
+	var list []string
+	for _, ev := range parseSSE(t, string(buf)) {
+		list = append(list, ev.name)
+		var u anthropic.MessageStreamEventUnion
+		if err := json.Unmarshal([]byte(ev.data), &u); err != nil {
+			t.Fatalf("event %s: %v", ev.data, err)
+		}
+		if u.Type != ev.name {
+			t.Errorf("event name %s, data type %s", ev.name, u.Type)
+		}
+		if err := msg.Accumulate(u); err != nil {
+			t.Fatalf("SDK accumulate %s: %v", ev.data, err)
+		}
+	}
+	return strings.Join(list, " "), msg
+}
+
 func parseSSE(t *testing.T, s string) []sseEvent {
 	t.Helper()
 	var out []sseEvent
@@ -439,23 +460,8 @@ func TestAnthropicStreamEncoder(t *testing.T) {
 			if buf, err = enc.Finish(buf, tc.usage); err != nil {
 				t.Fatal(err)
 			}
-			events := parseSSE(t, string(buf))
-			var names []string
-			var msg anthropic.Message
-			for _, ev := range events {
-				names = append(names, ev.name)
-				var u anthropic.MessageStreamEventUnion
-				if err := json.Unmarshal([]byte(ev.data), &u); err != nil {
-					t.Fatalf("event %s: %v", ev.data, err)
-				}
-				if u.Type != ev.name {
-					t.Errorf("event name %s, data type %s", ev.name, u.Type)
-				}
-				if err := msg.Accumulate(u); err != nil {
-					t.Fatalf("SDK accumulate %s: %v", ev.data, err)
-				}
-			}
-			if got := strings.Join(names, " "); got != tc.events {
+			got, msg := accumulateSSE(t, buf)
+			if got != tc.events {
 				t.Errorf("events\n got %s\nwant %s", got, tc.events)
 			}
 			var content []string

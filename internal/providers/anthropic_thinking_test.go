@@ -169,19 +169,8 @@ func TestAnthropicStreamEncoderThinking(t *testing.T) {
 			if buf, err = enc.Finish(buf, providers.Usage{InputTokens: 3, OutputTokens: 30}); err != nil {
 				t.Fatal(err)
 			}
-			var names []string
-			var msg anthropic.Message
-			for _, ev := range parseSSE(t, string(buf)) {
-				names = append(names, ev.name)
-				var u anthropic.MessageStreamEventUnion
-				if err := json.Unmarshal([]byte(ev.data), &u); err != nil {
-					t.Fatalf("event %s: %v", ev.data, err)
-				}
-				if err := msg.Accumulate(u); err != nil {
-					t.Fatalf("SDK accumulate %s: %v", ev.data, err)
-				}
-			}
-			if got := strings.Join(names, " "); got != tc.events {
+			got, msg := accumulateSSE(t, buf)
+			if got != tc.events {
 				t.Errorf("events\n got %s\nwant %s", got, tc.events)
 			}
 			var blocks []string
