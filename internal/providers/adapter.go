@@ -316,7 +316,7 @@ func decodeBody(provider string, r io.Reader, v any) ([]byte, error) {
 	if len(body) > maxResponseBody {
 		return nil, fmt.Errorf("%s: %w: body larger than %d bytes", provider, ErrMalformedResponse, maxResponseBody)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := unmarshalJSON(body, v); err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", provider, ErrMalformedResponse, err)
 	}
 	return body, nil

@@ -536,7 +536,7 @@ func (s *anthropicStream) Next() (*StreamChunk, error) {
 			continue
 		}
 		var e anthropicEvent
-		if err := json.Unmarshal(ev.Data, &e); err != nil {
+		if err := unmarshalJSON(ev.Data, &e); err != nil {
 			return nil, malformedErr(ProviderAnthropic, err)
 		}
 		switch e.Type {

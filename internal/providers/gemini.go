@@ -503,7 +503,7 @@ func (s *geminiStream) Next() (*StreamChunk, error) {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		if err := json.Unmarshal(ev.Data, &gr); err != nil {
+		if err := unmarshalJSON(ev.Data, &gr); err != nil {
 			return nil, malformedErr(ProviderGemini, err)
 		}
 		if gr.Error != nil {

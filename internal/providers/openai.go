@@ -175,7 +175,7 @@ func (s *openAIStream) Next() (*StreamChunk, error) {
 				Code    any    `json:"code"`
 			} `json:"error"`
 		}
-		if err := json.Unmarshal(data, &chunk); err != nil {
+		if err := unmarshalJSON(data, &chunk); err != nil {
 			return nil, malformedErr(s.provider, err)
 		}
 		if chunk.Error != nil {

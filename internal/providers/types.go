@@ -146,7 +146,7 @@ func (c *Content) UnmarshalJSON(data []byte) error {
 	if len(data) > 0 && data[0] == '[' {
 		c.Text = ""
 		c.Parts = []ContentPart{}
-		if err := json.Unmarshal(data, &c.Parts); err != nil {
+		if err := unmarshalJSON(data, &c.Parts); err != nil {
 			return fmt.Errorf("decode content parts: %w", err)
 		}
 		return nil
@@ -156,7 +156,7 @@ func (c *Content) UnmarshalJSON(data []byte) error {
 		c.Text = text
 		return nil
 	}
-	if err := json.Unmarshal(data, &c.Text); err != nil {
+	if err := unmarshalJSON(data, &c.Text); err != nil {
 		return fmt.Errorf("decode content: want a string or an array of parts: %w", err)
 	}
 	return nil
@@ -297,7 +297,7 @@ func (t *ToolChoice) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
 		*t = ToolChoice{}
-		if err := json.Unmarshal(data, &t.Mode); err != nil {
+		if err := unmarshalJSON(data, &t.Mode); err != nil {
 			return fmt.Errorf("decode tool_choice: %w", err)
 		}
 		return nil
@@ -308,7 +308,7 @@ func (t *ToolChoice) UnmarshalJSON(data []byte) error {
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if err := json.Unmarshal(data, &obj); err != nil {
+	if err := unmarshalJSON(data, &obj); err != nil {
 		return fmt.Errorf("decode tool_choice: %w", err)
 	}
 	*t = ToolChoice{Mode: ToolChoiceFunction, Function: obj.Function.Name}
@@ -356,14 +356,14 @@ func (s *StopList) UnmarshalJSON(data []byte) error {
 		return nil
 	case len(data) > 0 && data[0] == '"':
 		var one string
-		if err := json.Unmarshal(data, &one); err != nil {
+		if err := unmarshalJSON(data, &one); err != nil {
 			return fmt.Errorf("decode stop: %w", err)
 		}
 		*s = StopList{one}
 		return nil
 	}
 	var many []string
-	if err := json.Unmarshal(data, &many); err != nil {
+	if err := unmarshalJSON(data, &many); err != nil {
 		return fmt.Errorf("decode stop: %w", err)
 	}
 	*s = many
@@ -540,7 +540,7 @@ const (
 // decodeWithExtra unmarshals data into v and returns the top-level fields whose names are not in known. The
 // second decode into a map of raw messages is the price of losing nothing the client sent.
 func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMessage, error) {
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := unmarshalJSON(data, v); err != nil {
 		return nil, err
 	}
 	// data is valid JSON now (Unmarshal checked it), so its top-level fields can be listed by a plain scan
@@ -549,7 +549,7 @@ func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMes
 		return all, nil
 	}
 	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
+	if err := unmarshalJSON(data, &all); err != nil {
 		return nil, err
 	}
 	for _, k := range known {
