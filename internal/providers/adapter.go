@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -298,18 +299,20 @@ var defaultClient = NewHTTPClient(HTTPClientOptions{})
 // failures (deadline, reset) to a wrapped transport error.
 func readJSON(provider string, resp *http.Response, v any) error {
 	defer resp.Body.Close()
-	_, err := decodeBody(provider, resp.Body, v)
+	_, err := decodeBody(provider, resp.Body, resp.ContentLength, v)
 	return err
 }
 
 // readJSONBody is readJSON that also returns the body it decoded.
 func readJSONBody(provider string, resp *http.Response, v any) ([]byte, error) {
 	defer resp.Body.Close()
-	return decodeBody(provider, resp.Body, v)
+	return decodeBody(provider, resp.Body, resp.ContentLength, v)
 }
 
-func decodeBody(provider string, r io.Reader, v any) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
+// decodeBody reads a successful body of at most maxResponseBody bytes and decodes it into v. size is the
+// body's announced length (Content-Length), or -1 when unknown.
+func decodeBody(provider string, r io.Reader, size int64, v any) ([]byte, error) {
+	body, err := readUpTo(r, size, maxResponseBody)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read response: %w", provider, err)
 	}
@@ -321,6 +324,44 @@ func decodeBody(provider string, r io.Reader, v any) ([]byte, error) {
 	}
 	return body, nil
 }
+
+// readUpTo reads r to its end, stopping after limit+1 bytes so the caller can tell an oversized body. It
+// returns one allocation of the body's size, where io.ReadAll grows its buffer several times for a typical
+// answer of a few KB: with a known size within the limit it reads straight into a buffer of that size (a
+// body longer than announced still reads on, bounded by limit); otherwise it reads into a pooled buffer and
+// copies the result out.
+func readUpTo(r io.Reader, size, limit int64) ([]byte, error) {
+	if size <= 0 || size > limit {
+		buf := readBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+		b := bytes.Clone(buf.Bytes())
+		if buf.Cap() <= 1<<20 { // do not pin a rare huge body in the pool
+			readBufs.Put(buf)
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		return b, err
+	}
+	b := make([]byte, 0, size+1) // the extra byte lets the read that reports EOF land without a grow
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			rest, err := io.ReadAll(io.LimitReader(r, limit+1-int64(len(b))))
+			return append(b, rest...), err
+		}
+	}
+}
+
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // malformed reports a 2xx body that parsed but is not a usable answer.
 func malformed(provider, detail string) error {
