@@ -134,7 +134,7 @@ func DecodeAnthropicRequest(data []byte) (*ChatRequest, error) {
 		return nil, errors.New("invalid JSON body: the request body must be a JSON object")
 	}
 	var in anthropicInboundRequest
-	extra, err := decodeWithExtra(data, &in, anthropicInboundFields)
+	extra, err := decodeWithExtra(data, &in, anthropicInboundFields, false)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON body: %w", jsonError(err))
 	}

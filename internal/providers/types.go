@@ -66,7 +66,7 @@ var chatRequestFields = []string{"model", "messages", "tools", "tool_choice", "r
 func (r *ChatRequest) UnmarshalJSON(data []byte) error {
 	type plain ChatRequest
 	var p plain
-	extra, err := decodeWithExtra(data, &p, chatRequestFields)
+	extra, err := decodeWithExtra(data, &p, chatRequestFields, false)
 	if err != nil {
 		return fmt.Errorf("decode chat request: %w", err)
 	}
@@ -116,7 +116,7 @@ var messageFields = []string{"role", "content", "name", "tool_calls", "tool_call
 func (m *Message) UnmarshalJSON(data []byte) error {
 	type plain Message
 	var p plain
-	extra, err := decodeWithExtra(data, &p, messageFields)
+	extra, err := decodeWithExtra(data, &p, messageFields, true)
 	if err != nil {
 		return fmt.Errorf("decode message: %w", err)
 	}
@@ -146,7 +146,7 @@ func (c *Content) UnmarshalJSON(data []byte) error {
 	if len(data) > 0 && data[0] == '[' {
 		c.Text = ""
 		c.Parts = []ContentPart{}
-		if err := unmarshalJSON(data, &c.Parts); err != nil {
+		if err := unmarshalValid(data, &c.Parts); err != nil {
 			return fmt.Errorf("decode content parts: %w", err)
 		}
 		return nil
@@ -156,7 +156,7 @@ func (c *Content) UnmarshalJSON(data []byte) error {
 		c.Text = text
 		return nil
 	}
-	if err := unmarshalJSON(data, &c.Text); err != nil {
+	if err := unmarshalValid(data, &c.Text); err != nil {
 		return fmt.Errorf("decode content: want a string or an array of parts: %w", err)
 	}
 	return nil
@@ -227,7 +227,7 @@ var contentPartFields = []string{"type", "text", "image_url"}
 func (p *ContentPart) UnmarshalJSON(data []byte) error {
 	type plain ContentPart
 	var q plain
-	extra, err := decodeWithExtra(data, &q, contentPartFields)
+	extra, err := decodeWithExtra(data, &q, contentPartFields, true)
 	if err != nil {
 		return fmt.Errorf("decode content part: %w", err)
 	}
@@ -297,7 +297,7 @@ func (t *ToolChoice) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
 		*t = ToolChoice{}
-		if err := unmarshalJSON(data, &t.Mode); err != nil {
+		if err := unmarshalValid(data, &t.Mode); err != nil {
 			return fmt.Errorf("decode tool_choice: %w", err)
 		}
 		return nil
@@ -308,7 +308,7 @@ func (t *ToolChoice) UnmarshalJSON(data []byte) error {
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if err := unmarshalJSON(data, &obj); err != nil {
+	if err := unmarshalValid(data, &obj); err != nil {
 		return fmt.Errorf("decode tool_choice: %w", err)
 	}
 	*t = ToolChoice{Mode: ToolChoiceFunction, Function: obj.Function.Name}
@@ -356,14 +356,14 @@ func (s *StopList) UnmarshalJSON(data []byte) error {
 		return nil
 	case len(data) > 0 && data[0] == '"':
 		var one string
-		if err := unmarshalJSON(data, &one); err != nil {
+		if err := unmarshalValid(data, &one); err != nil {
 			return fmt.Errorf("decode stop: %w", err)
 		}
 		*s = StopList{one}
 		return nil
 	}
 	var many []string
-	if err := unmarshalJSON(data, &many); err != nil {
+	if err := unmarshalValid(data, &many); err != nil {
 		return fmt.Errorf("decode stop: %w", err)
 	}
 	*s = many
@@ -538,9 +538,11 @@ const (
 )
 
 // decodeWithExtra unmarshals data into v and returns the top-level fields whose names are not in known. The
-// second decode into a map of raw messages is the price of losing nothing the client sent.
-func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMessage, error) {
-	if err := unmarshalJSON(data, v); err != nil {
+// second decode into a map of raw messages is the price of losing nothing the client sent. valid says data is
+// already known to be valid JSON (see unmarshalValid): true from an UnmarshalJSON method nested in a decode,
+// false at a body's top level.
+func decodeWithExtra(data []byte, v any, known []string, valid bool) (map[string]json.RawMessage, error) {
+	if err := decodeJSON(data, v, valid); err != nil {
 		return nil, err
 	}
 	// data is valid JSON now (Unmarshal checked it), so its top-level fields can be listed by a plain scan
@@ -549,7 +551,7 @@ func decodeWithExtra(data []byte, v any, known []string) (map[string]json.RawMes
 		return all, nil
 	}
 	var all map[string]json.RawMessage
-	if err := unmarshalJSON(data, &all); err != nil {
+	if err := unmarshalValid(data, &all); err != nil {
 		return nil, err
 	}
 	for _, k := range known {
