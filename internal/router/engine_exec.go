@@ -465,6 +465,9 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 		return attemptResult{err: fmt.Errorf("adapter for %s: %w", t.Provider, err)}
 	}
 	begin := e.now()
+	if !stream {
+		return e.callOnce(ctx, ad, ep, req, timeout, br, slow, begin)
+	}
 	wctx, cut := context.WithCancelCause(ctx)
 	unwatch := br.OnOpen(func() { cut(errBreakerOpened) })
 	stopSlow := slow.watch(br, timeout)
@@ -480,22 +483,6 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 		}
 	}()
 	ctx = wctx
-	if !stream {
-		defer cut(nil)
-		actx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		resp, usage, err := ad.Do(actx, e.hc, ep, req)
-		if err != nil {
-			return attemptResult{err: err, billed: usage}
-		}
-		ar = attemptResult{resp: resp, usage: usage}
-		for _, ch := range resp.Choices {
-			if ch.FinishReason == providers.FinishContentFilter {
-				ar.contentFiltered = true
-			}
-		}
-		return ar
-	}
 	// The stream outlives this call, so its context is cancelled by closing the stream, and the attempt's
 	// timeout only bounds the wait for the first chunk.
 	sctx, cancel := context.WithCancel(ctx)
@@ -527,6 +514,49 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 		return attemptResult{err: fmt.Errorf("first chunk not received within %s: %w", timeout, context.DeadlineExceeded)}
 	}
 	return attemptResult{stream: sr, first: first, cancel: cancel}
+}
+
+// callOnce is call for a non-streaming attempt. It derives one context from ctx where the stream path derives
+// two (a cancel-cause level for the breaker cut under the stream's own): every level registers with its
+// parent and allocates, and this runs on every request. The breaker cut cancels the attempt's timeout context
+// and marks the attempt instead of recording a cause; the attempt's timeout stays a real context deadline, so
+// every transport (HTTP/2's included, which reports ctx.Err()) fails it with context.DeadlineExceeded.
+func (e *Engine) callOnce(ctx context.Context, ad providers.Adapter, ep providers.Endpoint, req *providers.ChatRequest,
+	timeout time.Duration, br *breaker.Breaker, slow slowWatch, begin time.Time) (ar attemptResult) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	var cut atomic.Bool
+	unwatch := br.OnOpen(func() {
+		// Only an attempt still running is cut: one whose context already ended (the client went away, or
+		// its timeout fired) keeps that reason, as the first cause of a cancelled context would.
+		if actx.Err() == nil {
+			cut.Store(true)
+			cancel()
+		}
+	})
+	stopSlow := slow.watch(br, timeout)
+	defer func() {
+		ar.countedSlow = stopSlow()
+		unwatch()
+		cancel()
+		ar.latency = e.now().Sub(begin)
+		if ar.err != nil && errors.Is(ar.err, providers.ErrMalformedResponse) {
+			ar.malformed = true
+		}
+		if ar.err != nil && cut.Load() {
+			ar.cutByBreaker = true
+		}
+	}()
+	resp, usage, err := ad.Do(actx, e.hc, ep, req)
+	if err != nil {
+		return attemptResult{err: err, billed: usage}
+	}
+	ar = attemptResult{resp: resp, usage: usage}
+	for _, ch := range resp.Choices {
+		if ch.FinishReason == providers.FinishContentFilter {
+			ar.contentFiltered = true
+		}
+	}
+	return ar
 }
 
 // succeed completes a request whose attempt c answered.
