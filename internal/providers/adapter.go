@@ -339,9 +339,6 @@ func readUpTo(r io.Reader, size, limit int64) ([]byte, error) {
 		if buf.Cap() <= 1<<20 { // do not pin a rare huge body in the pool
 			readBufs.Put(buf)
 		}
-		if b == nil {
-			b = []byte{}
-		}
 		return b, err
 	}
 	b := make([]byte, 0, size+1) // the extra byte lets the read that reports EOF land without a grow

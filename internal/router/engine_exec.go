@@ -449,15 +449,18 @@ func (sw slowWatch) watch(br *breaker.Breaker, timeout time.Duration) (stop func
 	}
 }
 
-// errBreakerOpened is the cause of an attempt cut short because its target's breaker opened meanwhile.
-var errBreakerOpened = errors.New("the target's circuit breaker opened")
-
 // call sends one attempt bounded by timeout. For a stream it also reads the first chunk, so that a target that
 // accepts the request and then fails before producing anything can still be failed over.
 //
 // While the attempt waits for its answer (or first chunk), it watches br: if other requests' failures open the
 // breaker meanwhile, the attempt is cut short (cutByBreaker) and the request fails over at once, instead of every
 // request already in flight to a hanging target running out its own timeout.
+//
+// Each attempt derives one context from ctx: every level registers with its parent and allocates, and this runs
+// on every request. The breaker cut cancels that context and marks the attempt, rather than adding a
+// cancel-cause level to carry the reason. A non-streaming attempt's timeout is a real context deadline, so
+// every transport (HTTP/2's included, which reports ctx.Err() rather than a cause) fails it with
+// context.DeadlineExceeded.
 func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoint, req *providers.ChatRequest, stream bool,
 	timeout time.Duration, br *breaker.Breaker, slow slowWatch) (ar attemptResult) {
 	ad, err := e.adapter(string(t.Provider))
@@ -465,11 +468,23 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 		return attemptResult{err: fmt.Errorf("adapter for %s: %w", t.Provider, err)}
 	}
 	begin := e.now()
-	if !stream {
-		return e.callOnce(ctx, ad, ep, req, timeout, br, slow, begin)
+	var actx context.Context
+	var cancel context.CancelFunc
+	if stream {
+		// The stream outlives this call, so its context is cancelled by closing the stream, and the attempt's
+		// timeout (the timer below) only bounds the wait for the first chunk.
+		actx, cancel = context.WithCancel(ctx)
+	} else {
+		actx, cancel = context.WithTimeout(ctx, timeout)
 	}
-	wctx, cut := context.WithCancelCause(ctx)
-	unwatch := br.OnOpen(func() { cut(errBreakerOpened) })
+	var cut atomic.Bool
+	unwatch := br.OnOpen(func() {
+		// An attempt whose client already went away keeps that reason.
+		if ctx.Err() == nil {
+			cut.Store(true)
+			cancel()
+		}
+	})
 	stopSlow := slow.watch(br, timeout)
 	defer func() {
 		ar.countedSlow = stopSlow()
@@ -478,24 +493,34 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 		if ar.err != nil && errors.Is(ar.err, providers.ErrMalformedResponse) {
 			ar.malformed = true
 		}
-		if ar.err != nil && errors.Is(context.Cause(wctx), errBreakerOpened) {
+		if ar.err != nil && cut.Load() {
 			ar.cutByBreaker = true
 		}
 	}()
-	ctx = wctx
-	// The stream outlives this call, so its context is cancelled by closing the stream, and the attempt's
-	// timeout only bounds the wait for the first chunk.
-	sctx, cancel := context.WithCancel(ctx)
+	if !stream {
+		defer cancel()
+		resp, usage, err := ad.Do(actx, e.hc, ep, req)
+		if err != nil {
+			return attemptResult{err: err, billed: usage}
+		}
+		ar = attemptResult{resp: resp, usage: usage}
+		for _, ch := range resp.Choices {
+			if ch.FinishReason == providers.FinishContentFilter {
+				ar.contentFiltered = true
+			}
+		}
+		return ar
+	}
 	timer := time.AfterFunc(timeout, cancel)
 	fail := func(err error) attemptResult {
 		fired := !timer.Stop()
 		cancel()
-		if fired && ctx.Err() == nil {
+		if fired && !cut.Load() && ctx.Err() == nil {
 			err = fmt.Errorf("first chunk not received within %s: %w", timeout, context.DeadlineExceeded)
 		}
 		return attemptResult{err: err}
 	}
-	sr, err := ad.Stream(sctx, e.hc, ep, req)
+	sr, err := ad.Stream(actx, e.hc, ep, req)
 	if err != nil {
 		return fail(err)
 	}
@@ -514,49 +539,6 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 		return attemptResult{err: fmt.Errorf("first chunk not received within %s: %w", timeout, context.DeadlineExceeded)}
 	}
 	return attemptResult{stream: sr, first: first, cancel: cancel}
-}
-
-// callOnce is call for a non-streaming attempt. It derives one context from ctx where the stream path derives
-// two (a cancel-cause level for the breaker cut under the stream's own): every level registers with its
-// parent and allocates, and this runs on every request. The breaker cut cancels the attempt's timeout context
-// and marks the attempt instead of recording a cause; the attempt's timeout stays a real context deadline, so
-// every transport (HTTP/2's included, which reports ctx.Err()) fails it with context.DeadlineExceeded.
-func (e *Engine) callOnce(ctx context.Context, ad providers.Adapter, ep providers.Endpoint, req *providers.ChatRequest,
-	timeout time.Duration, br *breaker.Breaker, slow slowWatch, begin time.Time) (ar attemptResult) {
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	var cut atomic.Bool
-	unwatch := br.OnOpen(func() {
-		// Only an attempt still running is cut: one whose context already ended (the client went away, or
-		// its timeout fired) keeps that reason, as the first cause of a cancelled context would.
-		if actx.Err() == nil {
-			cut.Store(true)
-			cancel()
-		}
-	})
-	stopSlow := slow.watch(br, timeout)
-	defer func() {
-		ar.countedSlow = stopSlow()
-		unwatch()
-		cancel()
-		ar.latency = e.now().Sub(begin)
-		if ar.err != nil && errors.Is(ar.err, providers.ErrMalformedResponse) {
-			ar.malformed = true
-		}
-		if ar.err != nil && cut.Load() {
-			ar.cutByBreaker = true
-		}
-	}()
-	resp, usage, err := ad.Do(actx, e.hc, ep, req)
-	if err != nil {
-		return attemptResult{err: err, billed: usage}
-	}
-	ar = attemptResult{resp: resp, usage: usage}
-	for _, ch := range resp.Choices {
-		if ch.FinishReason == providers.FinishContentFilter {
-			ar.contentFiltered = true
-		}
-	}
-	return ar
 }
 
 // succeed completes a request whose attempt c answered.

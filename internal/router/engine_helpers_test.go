@@ -260,6 +260,18 @@ func (h *harness) useTransport(rt roundTripFunc) {
 		HTTPClient: &http.Client{Transport: rt}})
 }
 
+// hangOn gives h a new engine (see useTransport) on which target name accepted the connection and went
+// silent: its calls block until their context ends. The other targets answer from h.mem.
+func (h *harness) hangOn(name string) {
+	hanging := h.servers[name].Addr()
+	h.useTransport(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Host == hanging {
+			return hangTransport{}.RoundTrip(req)
+		}
+		return h.mem.RoundTrip(req)
+	})
+}
+
 // doEvery sends n requests, the i-th after i gaps, each in its own goroutine, and returns their outcomes and
 // how long each took once all have finished.
 func (h *harness) doEvery(ctx context.Context, n int, gap time.Duration) ([]*Outcome, []time.Duration) {

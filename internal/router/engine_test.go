@@ -701,37 +701,73 @@ func TestBreakerOpeningCutsAttemptsInFlight(t *testing.T) {
 	h0 := newHarness(t, baseSpec(), harnessOpt{}, cheapDeepSeek, fastGroq) // servers are started outside the bubble
 	synctest.Test(t, func(t *testing.T) {
 		h := h0
-		hanging := h.servers["a-cheap"].Addr()
-		h.useTransport(func(req *http.Request) (*http.Response, error) {
-			if req.URL.Host == hanging {
-				return hangTransport{}.RoundTrip(req) // a-cheap accepted the connection and went silent
-			}
-			return h.mem.RoundTrip(req)
-		})
+		h.hangOn("a-cheap")
 		outs, took := h.doEvery(t.Context(), 7, 100*time.Millisecond) // a-cheap hangs, the per-attempt timeout is 700 ms
-		// Requests 0-2 time out on a-cheap at 700, 800 and 900 ms; the third failure opens the breaker at 900 ms,
-		// which cuts requests 3-6 (sent at 300-600 ms) there and then.
-		for i, o := range outs {
-			h.requireOneEvent(o)
-			if o.Err != nil || o.Target.Name != "c-fast" {
-				t.Fatalf("request %d: err %v, target %v", i, o.Err, o.Target)
+		requireCutAfterThreeTimeouts(t, h, outs, took)
+	})
+}
+
+// requireCutAfterThreeTimeouts checks the outcomes of 7 requests sent 100 ms apart while a-cheap hangs (per-attempt
+// timeout 700 ms): requests 0-2 time out on a-cheap at 700, 800 and 900 ms; the third failure opens the breaker
+// at 900 ms, which cuts requests 3-6 (sent at 300-600 ms) there and then. All are answered by c-fast.
+func requireCutAfterThreeTimeouts(t *testing.T, h *harness, outs []*Outcome, took []time.Duration) {
+	t.Helper()
+	for i, o := range outs {
+		h.requireOneEvent(o)
+		if o.Err != nil || o.Target.Name != "c-fast" {
+			t.Fatalf("request %d: err %v, target %v", i, o.Err, o.Target)
+		}
+		first := o.Event.Attempts[0]
+		switch {
+		case i < 3:
+			if first.Reason != faults.ReasonTimeout || took[i] != 700*time.Millisecond {
+				t.Errorf("request %d: first attempt %s after %s, want a 700 ms timeout", i, first.Reason, took[i])
 			}
-			first := o.Event.Attempts[0]
-			switch {
-			case i < 3:
-				if first.Reason != faults.ReasonTimeout || took[i] != 700*time.Millisecond {
-					t.Errorf("request %d: first attempt %s after %s, want a 700 ms timeout", i, first.Reason, took[i])
-				}
-			default:
-				want := 900*time.Millisecond - time.Duration(i)*100*time.Millisecond
-				if first.Reason != faults.ReasonBreakerOpen || took[i] != want {
-					t.Errorf("request %d: first attempt %s after %s, want cut by the breaker after %s", i, first.Reason, took[i], want)
-				}
+		default:
+			want := 900*time.Millisecond - time.Duration(i)*100*time.Millisecond
+			if first.Reason != faults.ReasonBreakerOpen || took[i] != want {
+				t.Errorf("request %d: first attempt %s after %s, want cut by the breaker after %s", i, first.Reason, took[i], want)
 			}
 		}
-		if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerOpen || st.ConsecutiveFailures != 3 {
-			t.Errorf("breaker %+v: want open after exactly the 3 timeouts", st)
+	}
+	if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerOpen || st.ConsecutiveFailures != 3 {
+		t.Errorf("breaker %+v: want open after exactly the 3 timeouts", st)
+	}
+}
+
+// The streaming twin of TestBreakerOpeningCutsAttemptsInFlight: streams still waiting for their first chunk
+// from a hanging target are cut when other streams' timeouts open its breaker, and fail over at that moment.
+func TestBreakerOpeningCutsStreamsWaitingForTheirFirstChunk(t *testing.T) {
+	h0 := newHarness(t, baseSpec(), harnessOpt{}, cheapDeepSeek, fastGroq) // servers are started outside the bubble
+	synctest.Test(t, func(t *testing.T) {
+		h := h0
+		h.hangOn("a-cheap")
+		const n = 7
+		outs := make([]*Outcome, n)
+		took := make([]time.Duration, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			if i > 0 {
+				time.Sleep(100 * time.Millisecond) // the bubble's clock: spacing the requests, not waiting for behaviour
+			}
+			wg.Go(func() {
+				begin := time.Now()
+				o := h.eng.Execute(t.Context(), h.snap, &Inbound{RequestID: decision.NewRequestID(), Route: "assistant",
+					Req: chat("x", 64), Stream: true})
+				took[i] = time.Since(begin)
+				if o.Stream != nil {
+					var err error
+					for err == nil {
+						_, err = o.Stream.Next()
+					}
+					o.Stream.Close()
+					o.Finish(o.Stream.Usage(), nil)
+				}
+				outs[i] = o
+			})
 		}
+		wg.Wait()
+		requireCutAfterThreeTimeouts(t, h, outs, took) // as without streaming, waiting for the first chunk
 	})
 }
 
