@@ -15,6 +15,7 @@ all: build
 .PHONY: build
 build: ## Build the operator and router binaries into bin/.
 	$(GO) build -o $(BIN)/llmroute ./cmd/llmroute
+	$(GO) build -o $(BIN)/llmroute-router ./cmd/llmroute-router
 	$(GO) build -o $(BIN)/operator ./cmd/operator
 
 .PHONY: generate

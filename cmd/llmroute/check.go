@@ -10,6 +10,7 @@ import (
 
 	"github.com/llmroute/llmroute/internal/catalog"
 	"github.com/llmroute/llmroute/internal/keys"
+	"github.com/llmroute/llmroute/internal/manifests"
 	"github.com/llmroute/llmroute/internal/router"
 	"github.com/llmroute/llmroute/internal/routerconfig"
 )
@@ -39,12 +40,12 @@ func check(args []string, stdout, stderr io.Writer) error {
 	}
 	var (
 		b      *routerconfig.Bundle
-		detail *router.Manifests
+		detail *manifests.Manifests
 		err    error
 	)
 	if fi, statErr := os.Stat(*configPath + "/" + routerconfig.ConfigFile); statErr == nil && !fi.IsDir() {
-		b, err = router.LoadManifests(*configPath)
-	} else if detail, err = router.LoadManifestsDetail(*configPath); err == nil {
+		b, err = manifests.Load(*configPath)
+	} else if detail, err = manifests.LoadDetail(*configPath); err == nil {
 		b = detail.Bundle
 	}
 	if err != nil {

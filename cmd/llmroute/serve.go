@@ -3,25 +3,35 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
-	"time"
 
-	"github.com/llmroute/llmroute/internal/keys"
-	"github.com/llmroute/llmroute/internal/router"
+	"github.com/llmroute/llmroute/internal/manifests"
+	"github.com/llmroute/llmroute/internal/serve"
 )
+
+// leanRouterName is the data-plane binary built from cmd/llmroute-router, installed next to llmroute.
+const leanRouterName = "llmroute-router"
+
+// compilerEnv tells llmroute-router which llmroute binary compiles standalone manifests for it.
+const compilerEnv = "LLMROUTE_COMPILER"
 
 func init() {
 	commands["serve"] = func(args []string) int {
+		// The router runs for the pod's lifetime, so it runs as the lean binary when one is installed beside
+		// this one: same flags, same behaviour, without the manifest validator's code and memory. Standalone
+		// manifests are then compiled by a short-lived `llmroute compile` child per change.
+		if err := execLeanRouter(args); err != nil {
+			fmt.Fprintln(os.Stderr, "llmroute serve:", err)
+			return 1
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
-		if err := serve(ctx, args, os.Stdout, os.Stderr); err != nil {
+		if err := serve.Run(ctx, args, os.Stdout, os.Stderr, manifests.Load); err != nil {
 			fmt.Fprintln(os.Stderr, "llmroute serve:", err)
 			return 1
 		}
@@ -29,86 +39,28 @@ func init() {
 	}
 }
 
-// serve runs the router until ctx ends (SIGTERM), then drains requests in flight within --shutdown-timeout.
-// Decision events go to stdout as JSON lines (or --decision-log), logs to stderr.
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "RoutePolicy/ProviderKey/Secret manifests (file or directory), or a compiled config directory holding config.json")
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the OpenAI-compatible API")
-	adminListen := fs.String("admin-listen", "127.0.0.1:9901", "address of the ops endpoints plus the key admin API and /debug; keep it on loopback")
-	opsListen := fs.String("ops-listen", "", "optional address serving only /healthz, /readyz, /metrics and /v1/state (for a cluster-reachable port)")
-	envFile := fs.String("env-file", "", "a .env file keys may come from (re-read when it changes)")
-	decisionLog := fs.String("decision-log", "", "write decision events as JSON lines to this file instead of stdout")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests and streams in flight")
-	reloadInterval := fs.Duration("reload-interval", router.DefaultReloadInterval, "how often the config is checked for changes")
-	maxBody := fs.Int64("max-body-bytes", router.DefaultMaxBodyBytes, "largest accepted request body")
-	name := fs.String("name", os.Getenv("HOSTNAME"), "router name reported on /v1/state")
-	maxInFlight := fs.Int("max-in-flight", router.DefaultMaxInFlight, "client requests served at once (streams included); more get 503 router_overloaded; 0 for no limit")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *configPath == "" {
-		return errors.New("--config is required")
-	}
-	if host, _, err := net.SplitHostPort(*adminListen); err == nil {
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			// Key endpoints still refuse non-loopback peers, but say it loudly: this is rarely intended.
-			fmt.Fprintf(stderr, "warning: --admin-listen %s is not a loopback address; key endpoints accept loopback clients only\n", *adminListen)
-		}
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	decisions := stdout
-	if *decisionLog != "" {
-		f, err := os.OpenFile(*decisionLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err != nil {
-			return fmt.Errorf("open decision log: %w", err)
-		}
-		defer func() { _ = f.Close() }()
-		decisions = f
-	}
-	opts := router.ServerOptions{Logger: log, DecisionLog: decisions, MaxBodyBytes: *maxBody, Router: *name,
-		MaxInFlight: *maxInFlight}
-	if *maxInFlight <= 0 {
-		opts.MaxInFlight = -1 // the flag's 0 means no limit; the option's 0 means the default
-	}
-	if *envFile != "" {
-		opts.DotEnv = keys.NewDotEnv(*envFile)
-	}
-	srv := router.NewServer(opts)
-	defer srv.Close() // writes the decision events still queued, after the drain below and before the file closes
-	rl := router.NewReloader(*configPath, srv, *reloadInterval)
-	// Refuse to start without a valid config: a router that answers 503 to everything is worse than one that
-	// fails its rollout.
-	if _, err := rl.Reload(); err != nil {
-		return fmt.Errorf("initial config: %w", err)
-	}
-	if srv.Snapshot() == nil {
-		return fmt.Errorf("initial config from %s did not load", *configPath)
-	}
-	run, err := srv.Start(router.ListenOptions{API: *listen, Admin: *adminListen, Ops: *opsListen})
+// execLeanRouter replaces this process with llmroute-router from this binary's directory. It returns nil
+// without doing anything when there is no such binary (`go run`, a bare `go install ./cmd/llmroute`), and
+// an error only when the binary exists but cannot be started.
+func execLeanRouter(args []string) error {
+	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil
 	}
-	log.Info("llmroute serving", "api", run.APIAddr, "admin", run.AdminAddr, "ops", run.OpsAddr, "config", *configPath)
-
-	reloadCtx, stopReload := context.WithCancel(context.Background())
-	reloadDone := make(chan struct{})
-	go func() { defer close(reloadDone); _ = rl.Run(reloadCtx) }()
-	defer func() { stopReload(); <-reloadDone }()
-
-	select {
-	case <-ctx.Done():
-	case <-run.Done():
-		return fmt.Errorf("listener stopped: %w", run.Err())
+	if resolved, err := filepath.EvalSymlinks(self); err == nil {
+		self = resolved
 	}
-	log.Info("shutting down: draining requests in flight", "timeout", shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
-	defer cancel()
-	if err := run.Shutdown(sctx); err != nil {
-		// The remaining connections were closed; their clients saw an error. Still a clean exit: SIGTERM asked.
-		log.Warn("drain did not finish in time; closed remaining connections", "error", err.Error())
+	lean := filepath.Join(filepath.Dir(self), leanRouterName)
+	fi, err := os.Stat(lean)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && (fi.IsDir() || fi.Mode()&0o111 == 0)) {
+		return nil
 	}
-	log.Info("stopped")
-	return nil
+	if err != nil {
+		return fmt.Errorf("%s: %w", lean, err)
+	}
+	env := append(os.Environ(), compilerEnv+"="+self)
+	if err := syscall.Exec(lean, append([]string{lean}, args...), env); err != nil {
+		return fmt.Errorf("start %s: %w", lean, err)
+	}
+	return nil // not reached: Exec does not return on success
 }

@@ -21,18 +21,26 @@ type Reloader struct {
 	srv      *Server
 	interval time.Duration
 	watcher  *routerconfig.Watcher
+	compile  ManifestCompiler
 
 	mu     sync.Mutex
 	lastFP string // content hash of the manifests last tried, loaded or not
 }
 
-// NewReloader returns a Reloader of path into srv; interval <= 0 means DefaultReloadInterval.
-func NewReloader(path string, srv *Server, interval time.Duration) *Reloader {
+// ManifestCompiler validates the Kubernetes manifests at path (a file or directory) and compiles them into a
+// bundle. The router package does not validate manifests itself: that needs the CRD schemas and CEL, whose
+// code would more than double the data plane's binary and resident memory. The full llmroute binary passes
+// manifests.Load; the lean router binary passes a ChildCompiler, which asks `llmroute compile`.
+type ManifestCompiler func(path string) (*routerconfig.Bundle, error)
+
+// NewReloader returns a Reloader of path into srv; interval <= 0 means DefaultReloadInterval. compile is used
+// when path holds manifests rather than a compiled config directory; nil refuses manifests.
+func NewReloader(path string, srv *Server, interval time.Duration, compile ManifestCompiler) *Reloader {
 	if interval <= 0 {
 		interval = DefaultReloadInterval
 	}
-	r := &Reloader{path: path, srv: srv, interval: interval}
-	if isConfigDir(path) {
+	r := &Reloader{path: path, srv: srv, interval: interval, compile: compile}
+	if routerconfig.IsConfigDir(path) {
 		r.watcher = routerconfig.NewWatcher(path, func(b *routerconfig.Bundle) { _ = srv.Apply(path, b) },
 			routerconfig.WithInterval(interval),
 			routerconfig.WithErrorHandler(func(err error) { srv.ReportConfigError(path, err) }))
@@ -58,7 +66,7 @@ func (r *Reloader) Reload() (bool, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fp, err := ConfigFingerprint(r.path)
+	fp, err := routerconfig.Fingerprint(r.path)
 	if err != nil {
 		r.srv.ReportConfigError(r.path, err)
 		return false, err
@@ -67,7 +75,12 @@ func (r *Reloader) Reload() (bool, error) {
 		return false, nil
 	}
 	r.lastFP = fp
-	b, err := LoadManifests(r.path)
+	var b *routerconfig.Bundle
+	if r.compile == nil {
+		err = fmt.Errorf("config %s holds manifests, which this build cannot compile; give it a compiled config directory (with %s)", r.path, routerconfig.ConfigFile)
+	} else {
+		b, err = r.compile(r.path)
+	}
 	if err != nil {
 		r.srv.ReportConfigError(r.path, err)
 		return false, err

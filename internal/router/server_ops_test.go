@@ -21,6 +21,7 @@ import (
 	"github.com/llmroute/llmroute/api/v1alpha1"
 	"github.com/llmroute/llmroute/internal/fakeprovider"
 	"github.com/llmroute/llmroute/internal/keys"
+	"github.com/llmroute/llmroute/internal/manifests"
 	"github.com/llmroute/llmroute/internal/router"
 )
 
@@ -115,10 +116,13 @@ spec:
 `, gen, provider, url, gen%2, provider, model)
 	}
 	dir := t.TempDir()
-	path := writeManifests(t, dir, manifest(0))
+	path := filepath.Join(dir, "llmroute.yaml")
+	if err := os.WriteFile(path, []byte(manifest(0)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	srv := router.NewServer(router.ServerOptions{Env: func(string) (string, bool) { return "", false },
 		Logger: slog.New(slog.DiscardHandler)})
-	rl := router.NewReloader(dir, srv, time.Hour)
+	rl := router.NewReloader(dir, srv, time.Hour, manifests.Load)
 	if changed, err := rl.Reload(); err != nil || !changed {
 		t.Fatalf("first load: %v %v", changed, err)
 	}

@@ -46,7 +46,7 @@ func main() {
 	rates := flag.String("rates", "200,500,1000,2000,4000", "fixed request rates (RPS)")
 	concurrency := flag.Int("concurrency", 64, "clients of the max-throughput run")
 	failoverDur := flag.Duration("failover", 10*time.Second, "duration of each failover run (0 skips them)")
-	binary := flag.String("llmroute", "", "llmroute binary; default: go build ./cmd/llmroute")
+	binary := flag.String("llmroute", "", "llmroute binary, with llmroute-router beside it when the lean data plane is to be measured; default: go build both")
 	flag.Var(&llmrouteEnv, "llmroute-env", "NAME=VALUE added to llmroute's environment only (repeatable), for experiments")
 	flag.Parse()
 	var err error
@@ -248,11 +248,15 @@ func runBench(cfg benchConfig) error {
 	defer func() { _ = os.RemoveAll(tmp) }()
 	bin := cfg.binary
 	if bin == "" {
+		// Both binaries, side by side as `make build` installs them: `llmroute serve` execs the lean
+		// llmroute-router beside it, which is what a pod runs.
 		bin = filepath.Join(tmp, "llmroute")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/llmroute")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build llmroute (run from the module root): %w", err)
+		for _, b := range [][2]string{{bin, "./cmd/llmroute"}, {filepath.Join(tmp, "llmroute-router"), "./cmd/llmroute-router"}} {
+			build := exec.Command("go", "build", "-o", b[0], b[1])
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				return fmt.Errorf("build %s (run from the module root): %w", b[1], err)
+			}
 		}
 	}
 

@@ -1,17 +1,13 @@
-package router
+package manifests
 
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -32,7 +28,7 @@ const DefaultNamespace = "default"
 // opposed to an unreadable file.
 var ErrInvalidManifest = errors.New("invalid manifest")
 
-// Manifests is what LoadManifestsDetail found in a file or directory of Kubernetes manifests.
+// Manifests is what LoadDetail found in a file or directory of Kubernetes manifests.
 type Manifests struct {
 	// Bundle is the router config the manifests compile to. Keys holds only the keys found in Secrets of the
 	// manifests; a ProviderKey whose Secret is absent takes its key from the store, environment or .env.
@@ -50,94 +46,19 @@ type Manifests struct {
 // multi-document YAML with RoutePolicy, ProviderKey and Secret objects, the same manifests a user applies to a
 // cluster. Manifests are validated against the embedded CRDs (OpenAPI schema and CEL rules, with the API
 // server's messages), defaulted, and compiled into a bundle in one namespace.
-func LoadManifests(path string) (*routerconfig.Bundle, error) {
-	if isConfigDir(path) {
+func Load(path string) (*routerconfig.Bundle, error) {
+	if routerconfig.IsConfigDir(path) {
 		b, err := routerconfig.LoadDir(path)
 		if err != nil {
 			return nil, fmt.Errorf("load config dir %s: %w", path, err)
 		}
 		return b, nil
 	}
-	m, err := LoadManifestsDetail(path)
+	m, err := LoadDetail(path)
 	if err != nil {
 		return nil, err
 	}
 	return m.Bundle, nil
-}
-
-// isConfigDir reports whether path is a compiled config directory rather than manifests.
-func isConfigDir(path string) bool {
-	fi, err := os.Stat(filepath.Join(path, routerconfig.ConfigFile))
-	return err == nil && !fi.IsDir()
-}
-
-// manifestFiles lists the files path stands for: itself, or the YAML and JSON files directly in it (dotfiles
-// skipped, so the kubelet's ..data entries and editors' swap files are never read), sorted.
-func manifestFiles(path string) ([]string, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	if !fi.IsDir() {
-		return []string{path}, nil
-	}
-	entries, err := os.ReadDir(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config dir: %w", err)
-	}
-	var files []string
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") || e.IsDir() {
-			continue
-		}
-		switch strings.ToLower(filepath.Ext(name)) {
-		case ".yaml", ".yml", ".json":
-			files = append(files, filepath.Join(path, name))
-		}
-	}
-	slices.Sort(files)
-	if len(files) == 0 {
-		return nil, fmt.Errorf("read config dir %s: no .yaml, .yml or .json files and no %s", path, routerconfig.ConfigFile)
-	}
-	return files, nil
-}
-
-// ConfigFingerprint hashes the content of the files path stands for (or of the compiled config directory's
-// payload), so a watcher can tell whether anything changed without parsing. It reads file content rather
-// than trusting modification times, which editors and ConfigMap volumes do not always move.
-func ConfigFingerprint(path string) (string, error) {
-	var files []string
-	if isConfigDir(path) {
-		entries, err := os.ReadDir(path)
-		if err != nil {
-			return "", fmt.Errorf("read config dir: %w", err)
-		}
-		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), ".") {
-				files = append(files, filepath.Join(path, e.Name()))
-			}
-		}
-		slices.Sort(files)
-	} else {
-		var err error
-		if files, err = manifestFiles(path); err != nil {
-			return "", err
-		}
-	}
-	h := sha256.New()
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", f, err)
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(data))
-		h.Write(data)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // typeMeta is the part of an object needed to dispatch on its kind.
@@ -150,10 +71,10 @@ type typeMeta struct {
 	} `json:"metadata"`
 }
 
-// LoadManifestsDetail reads a file or directory of manifests (not a compiled config directory) and reports
+// LoadDetail reads a file or directory of manifests (not a compiled config directory) and reports
 // what it found. Every problem found is returned, joined, each prefixed with its file, document and object.
-func LoadManifestsDetail(path string) (*Manifests, error) {
-	files, err := manifestFiles(path)
+func LoadDetail(path string) (*Manifests, error) {
+	files, err := routerconfig.ManifestFiles(path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package router
+package manifests
 
 import (
 	"context"
@@ -43,7 +43,7 @@ type crdValidator struct {
 
 // The validators are held weakly: building them (compiling the CEL rules) takes tens of milliseconds, which
 // the documents of one load share, while keeping them between loads would pin a few MiB of schema and CEL
-// state in a sidecar whose config changes rarely. A load holds them strongly (LoadManifestsDetail), so they
+// state in a sidecar whose config changes rarely. A load holds them strongly (LoadDetail), so they
 // live exactly as long as someone validates.
 var (
 	validatorsMu   sync.Mutex

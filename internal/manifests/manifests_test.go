@@ -1,4 +1,4 @@
-package router_test
+package manifests_test
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/llmroute/llmroute/internal/catalog"
+	"github.com/llmroute/llmroute/internal/manifests"
 	"github.com/llmroute/llmroute/internal/router"
 	"github.com/llmroute/llmroute/internal/routerconfig"
 )
@@ -54,10 +55,10 @@ func apiServerMessages(t *testing.T) map[string]string {
 func TestManifestValidationMatchesAPIServer(t *testing.T) {
 	for name, want := range apiServerMessages(t) {
 		t.Run(name, func(t *testing.T) {
-			_, err := router.LoadManifestsDetail(filepath.Join("../../test/crd/testdata", name+".yaml"))
+			_, err := manifests.LoadDetail(filepath.Join("../../test/crd/testdata", name+".yaml"))
 			got := ""
 			if err != nil {
-				if !errors.Is(err, router.ErrInvalidManifest) {
+				if !errors.Is(err, manifests.ErrInvalidManifest) {
 					t.Fatalf("error does not wrap ErrInvalidManifest: %v", err)
 				}
 				msg := err.Error()
@@ -130,12 +131,12 @@ func TestLoadManifestsStandalone(t *testing.T) {
 	if err := os.WriteFile(path, []byte(manifestsYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m, err := router.LoadManifestsDetail(path)
+	m, err := manifests.LoadDetail(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := m.Bundle
-	if b.Config.Namespace != router.DefaultNamespace || len(b.Config.Routes) != 1 || len(b.Config.ProviderKeys) != 3 {
+	if b.Config.Namespace != manifests.DefaultNamespace || len(b.Config.Routes) != 1 || len(b.Config.ProviderKeys) != 3 {
 		t.Fatalf("bundle: %+v", b.Config)
 	}
 	if k, _ := b.Key("openai"); k.Reveal() != "sk-standalone-test-key" {
@@ -166,7 +167,7 @@ func TestLoadManifestsStandalone(t *testing.T) {
 	}
 
 	// A directory of the same file loads the same bundle.
-	b2, err := router.LoadManifests(dir)
+	b2, err := manifests.Load(dir)
 	if err != nil || b2.Config.Checksum != b.Config.Checksum {
 		t.Fatalf("dir load: %v, checksum %s vs %s", err, b2.Config.Checksum, b.Config.Checksum)
 	}
@@ -183,7 +184,7 @@ data: {apiKey: "sk-canary-not-base64!!"}
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := router.LoadManifests(path)
+	_, err := manifests.Load(path)
 	if err == nil || strings.Contains(err.Error(), "canary") {
 		t.Fatalf("want an error without the value, got %v", err)
 	}
@@ -206,7 +207,7 @@ kind: ProviderKey
 metadata: {name: k2, namespace: b}
 spec: {provider: openai, secretRef: {name: s}}
 `)
-	_, err := router.LoadManifests(dir)
+	_, err := manifests.Load(dir)
 	if err == nil {
 		t.Fatal("want errors")
 	}
@@ -219,7 +220,7 @@ spec: {provider: openai, secretRef: {name: s}}
 
 func TestLoadManifestsCompiledDir(t *testing.T) {
 	dir := t.TempDir()
-	m, err := router.LoadManifestsDetail(writeManifests(t, t.TempDir(), manifestsYAML))
+	m, err := manifests.LoadDetail(writeManifests(t, t.TempDir(), manifestsYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestLoadManifestsCompiledDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := router.LoadManifests(dir)
+	got, err := manifests.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
