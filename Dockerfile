@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image, two binaries: /llmroute (the router; the entrypoint, so the injected sidecar only passes args) and
-# /operator (the chart's operator Deployment sets command: ["/operator"]).
+# One image, three binaries: /llmroute (the entrypoint, so the injected sidecar only passes args), which execs
+# /llmroute-router beside it for `serve` (the lean data plane, without the CRD validator), and /operator (the chart's operator Deployment sets command: ["/operator"]).
 #
 #   docker build -t registry.example/llmroute:v0.1.0 --build-arg VERSION=v0.1.0 .
 #
@@ -26,7 +26,7 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     set -eu; \
-    for bin in llmroute operator; do \
+    for bin in llmroute llmroute-router operator; do \
       CGO_ENABLED=0 GOOS="$TARGETOS" GOARCH="$TARGETARCH" \
         go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o "/out/${bin}" "./cmd/${bin}"; \
     done
@@ -34,6 +34,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # distroless/static: no shell, no package manager, CA certificates for the providers' HTTPS, a nonroot user.
 FROM gcr.io/distroless/static:nonroot
 COPY --from=build /out/llmroute /llmroute
+COPY --from=build /out/llmroute-router /llmroute-router
 COPY --from=build /out/operator /operator
 # Numeric, so that runAsNonRoot can verify it without resolving a user name.
 USER 65532:65532
