@@ -43,7 +43,7 @@ func check(args []string, stdout, stderr io.Writer) error {
 		detail *manifests.Manifests
 		err    error
 	)
-	if fi, statErr := os.Stat(*configPath + "/" + routerconfig.ConfigFile); statErr == nil && !fi.IsDir() {
+	if routerconfig.IsConfigDir(*configPath) {
 		b, err = manifests.Load(*configPath)
 	} else if detail, err = manifests.LoadDetail(*configPath); err == nil {
 		b = detail.Bundle
