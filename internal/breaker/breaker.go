@@ -138,7 +138,11 @@ type Permit struct {
 	// invalid_credentials failure quarantines that key, and a failure of a key rotated since is not blamed on
 	// the new one.
 	KeyFingerprint string
-	gen            uint64
+	// CountedSlow is true once Slow counted the attempt as a failure: set it before Record, so that a later
+	// success closes the run of failures without adding a second sample of the same attempt to the
+	// FailureRatio window (where it would count as one failure and one success).
+	CountedSlow bool
+	gen         uint64
 }
 
 // State is a breaker's state as reported to the router's state endpoint and aggregated into RoutePolicy status.
@@ -271,7 +275,7 @@ func (b *Breaker) Record(p Permit, success bool, res faults.Result) {
 	}
 	switch {
 	case success || res.Class == faults.ClassSemantic:
-		b.onSuccess(now)
+		b.onSuccess(now, !p.CountedSlow)
 	case res.Reason == faults.ReasonInvalidCredentials:
 		b.quarantine(now, p.KeyFingerprint)
 	case res.Class == faults.ClassTransient || res.Class == faults.ClassHard:
@@ -289,8 +293,9 @@ func (b *Breaker) Record(p Permit, success bool, res faults.Result) {
 // and then hangs opens after FailureThreshold slow attempts rather than after FailureThreshold of them have run
 // out their whole timeout; opening cuts the attempts waiting on it (OnOpen). It returns whether the failure was
 // counted. When it was, the attempt has had its say: if it later fails, Record it with a local class so it is
-// not counted twice; if it later succeeds, Record the success as usual, which closes the run of failures. A
-// probe is never slow: it has its own ProbeTimeout.
+// not counted twice; if it later succeeds, Record the success with Permit.CountedSlow set, which closes the run
+// of failures and leaves the window's one sample of the attempt (the slow failure) as it is. A probe is never
+// slow: it has its own ProbeTimeout.
 func (b *Breaker) Slow(p Permit) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -385,7 +390,8 @@ func (b *Breaker) expireProbe(now time.Time) {
 	b.open(b.probeDeadline)
 }
 
-func (b *Breaker) onSuccess(now time.Time) {
+// onSuccess records a success; sample is false when the attempt already has its sample in the window.
+func (b *Breaker) onSuccess(now time.Time, sample bool) {
 	if b.kind == halfOpen {
 		b.reset()
 		b.transition(closed, now)
@@ -393,7 +399,7 @@ func (b *Breaker) onSuccess(now time.Time) {
 	}
 	b.consecutive = 0
 	b.retryFloor = time.Time{}
-	if b.cfg.FailureRatio > 0 {
+	if sample && b.cfg.FailureRatio > 0 {
 		b.win.add(now, 1, 0)
 	}
 }

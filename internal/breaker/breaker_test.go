@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -721,4 +722,41 @@ func TestSlowCountsAsAFailureNow(t *testing.T) {
 			t.Fatalf("Slow of a probe changed the state: %+v", s)
 		}
 	})
+}
+
+// An attempt Slow counted and that then answers is one sample of the FailureRatio window, its slow failure:
+// counting its success as well would halve the failure ratio of a target whose every call is slow.
+func TestSlowThenSuccessIsOneWindowSample(t *testing.T) {
+	for _, countedSlow := range []bool{true, false} {
+		t.Run(fmt.Sprintf("CountedSlow=%v", countedSlow), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig()
+				cfg.FailureThreshold = 4
+				cfg.FailureRatio = 0.7
+				cfg.Window = 10 * time.Second
+				b := New(cfg, WithRand(noJitter))
+				// Four attempts, each slow and then answering: four slow failures in the window (ratio 1),
+				// each run of failures closed by the answer, so only the ratio can open the breaker.
+				for i := range 4 {
+					p, _, ok := b.Allow()
+					if !ok {
+						t.Fatalf("attempt %d refused: %+v", i, b.Snapshot())
+					}
+					if !b.Slow(p) {
+						t.Fatalf("attempt %d not counted slow", i)
+					}
+					p.CountedSlow = countedSlow
+					b.Record(p, true, okResult)
+				}
+				s := b.Snapshot()
+				if countedSlow && s.State != StateOpen {
+					t.Fatalf("4 of 4 attempts slow, ratio 0.7: state %s, want open (%+v)", s.State, s)
+				}
+				if !countedSlow && s.State != StateClosed {
+					// The double count this guards against: 4 failures and 4 successes is a ratio of 0.5.
+					t.Fatalf("with each attempt counted twice the ratio never reaches 0.7 at 4 samples: state %s, want closed (%+v)", s.State, s)
+				}
+			})
+		})
+	}
 }

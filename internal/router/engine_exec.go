@@ -318,6 +318,7 @@ func (r *run) try(c *policy.Candidate) bool {
 			att.Class, att.Reason = faults.ClassSemantic, faults.ReasonContentFiltered
 		}
 		r.ev.Attempts = append(r.ev.Attempts, att)
+		permit.CountedSlow = ar.countedSlow // its slow failure is already in the breaker's window
 		br.Record(permit, true, faults.Result{Reason: faults.ReasonOK, Status: http.StatusOK})
 		e.latency.Record(upstreamOf(t), ar.latency)
 		r.chosen = c

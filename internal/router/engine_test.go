@@ -857,6 +857,43 @@ func TestSlowButAnsweringTargetStaysClosed(t *testing.T) {
 	})
 }
 
+// With failureRatio, every call of a slow-but-answering target is one slow failure in the window, not a failure
+// and a success: once failureThreshold calls are in the window, the ratio (1.0) opens the breaker even though
+// each answer closed its run of consecutive failures.
+func TestSlowAnsweringTargetOpensByFailureRatio(t *testing.T) {
+	spec := baseSpec()
+	spec.CircuitBreaker.SlowCallThreshold = dur(150 * time.Millisecond)
+	ratio := 0.7
+	spec.CircuitBreaker.FailureRatio = &ratio
+	h0 := newHarness(t, spec, harnessOpt{}, cheapDeepSeek, fastGroq)
+	synctest.Test(t, func(t *testing.T) {
+		h := h0
+		slow := h.servers["a-cheap"].Addr()
+		h.useTransport(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == slow {
+				time.Sleep(200 * time.Millisecond) // a-cheap answers, but after the 150 ms threshold
+			}
+			return h.mem.RoundTrip(req)
+		})
+		for i := range 2 {
+			if o := h.do(t.Context(), "x"); o.Err != nil || o.Target.Name != "a-cheap" {
+				t.Fatalf("request %d: err %v, target %v", i, o.Err, o.Target)
+			}
+		}
+		// failureThreshold 3: the third call turning slow brings the window to 3 of 3 failed, which opens the
+		// breaker and cuts that very attempt, so it fails over.
+		if o := h.do(t.Context(), "x"); o.Err != nil || attemptSummary(o.Event) != "a-cheap:failed:breaker_open,c-fast:ok" {
+			t.Fatalf("third request: err %v, attempts %s", o.Err, attemptSummary(o.Event))
+		}
+		if st := h.targetState("a-cheap"); st.State != routerconfig.BreakerOpen {
+			t.Fatalf("breaker %+v: want open, 3 of 3 calls in the window were slow", st)
+		}
+		if o := h.do(t.Context(), "x"); o.Err != nil || o.Target.Name != "c-fast" {
+			t.Fatalf("after opening: err %v, target %v; want c-fast", o.Err, o.Target)
+		}
+	})
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
