@@ -163,7 +163,7 @@ func (a *AnthropicAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint,
 	if err != nil {
 		return nil, Usage{}, err
 	}
-	resp, err := a.send(ctx, hc, ep, areq)
+	resp, err := a.send(ctx, hc, ep, areq, req.AnthropicBeta)
 	if err != nil {
 		return nil, Usage{}, err
 	}
@@ -216,19 +216,66 @@ func (a *AnthropicAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpo
 		return nil, err
 	}
 	areq.Stream = true
-	resp, err := a.send(ctx, hc, ep, areq) //nolint:bodyclose // the returned stream reader owns the body and closes it
+	resp, err := a.send(ctx, hc, ep, areq, req.AnthropicBeta) //nolint:bodyclose // the returned stream reader owns the body and closes it
 	if err != nil {
 		return nil, err
 	}
 	return &anthropicStream{body: resp.Body, sse: newSSEReader(resp.Body), created: nowUnix(), tools: map[int]int{}}, nil
 }
 
-func (a *AnthropicAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, areq *anthropicRequest) (*http.Response, error) {
+func (a *AnthropicAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, areq *anthropicRequest, beta []string) (*http.Response, error) {
 	url := baseURL(ep, ProviderAnthropic) + "/messages"
 	return send(ctx, hc, ProviderAnthropic, url, areq, ep.Key, func(h http.Header) {
 		h.Set("x-api-key", ep.Key.Reveal())
 		h.Set("anthropic-version", AnthropicVersion)
+		if len(beta) > 0 {
+			h.Set("anthropic-beta", strings.Join(beta, ","))
+		}
 	})
+}
+
+// maxAnthropicBetas bounds how many anthropic-beta flags a request may carry; Anthropic has a few dozen in all.
+const maxAnthropicBetas = 32
+
+// ParseAnthropicBeta reads the anthropic-beta header values of a Messages API request: each value is a
+// comma-separated list of flags such as prompt-caching-2024-07-31. It returns the flags in order, without
+// duplicates, or an error naming what is wrong (the flags are public feature names, so quoting one is safe).
+// A flag is lower-case letters, digits, '.', '_' and '-', at most 100 bytes: anything else could never name a
+// beta, and letting it through would fail at the transport (an invalid header value) and be taken for an
+// unreachable provider.
+func ParseAnthropicBeta(values []string) ([]string, error) {
+	var out []string
+	for _, v := range values {
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			if !validBetaFlag(f) {
+				return nil, fmt.Errorf("anthropic-beta: %q is not a beta flag name (lower-case letters, digits, '.', '_' and '-', at most 100 characters)", sanitize(f, 100))
+			}
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	if len(out) > maxAnthropicBetas {
+		return nil, fmt.Errorf("anthropic-beta: %d flags, at most %d are accepted", len(out), maxAnthropicBetas)
+	}
+	return out, nil
+}
+
+func validBetaFlag(f string) bool {
+	if len(f) > 100 {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func anthropicFinish(reason string) string {

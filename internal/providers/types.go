@@ -48,6 +48,10 @@ type ChatRequest struct {
 	// never serialized: only requests translated from Anthropic's Messages API set it.
 	Reasoning *Reasoning `json:"-"`
 
+	// AnthropicBeta lists the anthropic-beta flags a Messages API client sent (see ParseAnthropicBeta). Only
+	// the Anthropic adapter sends them, as its anthropic-beta header; other providers have no such flags.
+	AnthropicBeta []string `json:"-"`
+
 	// Extra holds the fields this struct does not model, as the client sent them.
 	Extra map[string]json.RawMessage `json:"-"`
 

@@ -75,6 +75,11 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := providers.DecodeAnthropicRequest(buf.Bytes())
 	s.putBuf(buf)
+	if err == nil {
+		// Beta flags go on to Anthropic targets, so what the client enabled (a longer output, a tool version)
+		// still holds there; other targets have no such flags and ignore them.
+		req.AnthropicBeta, err = providers.ParseAnthropicBeta(r.Header.Values("anthropic-beta"))
+	}
 	if err != nil {
 		// Decoder messages name fields and JSON kinds, never values; Sanitize still bounds and cleans them.
 		writeAnthropicError(w, http.StatusBadRequest, faults.ReasonBadRequest, faults.Sanitize(err.Error(), nil))

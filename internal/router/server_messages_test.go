@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -539,5 +540,44 @@ func TestMessagesUnexpressibleAnswerFailsOver(t *testing.T) {
 	 "tool_choice":{"type":"function","function":{"name":"lookup"}},"messages":[{"role":"user","content":"Oslo"}]}`, nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(router.HeaderTarget) != "badargs" || !strings.Contains(out, `unquoted`) {
 		t.Errorf("chat completions: %d target %q %s", resp.StatusCode, resp.Header.Get(router.HeaderTarget), out)
+	}
+}
+
+// anthropic-beta flags from a Messages client reach Anthropic targets as one anthropic-beta header (in order,
+// without duplicates), after a failover too, and no other provider; a value that is no flag name is refused
+// with 400 before any provider is called.
+func TestMessagesForwardsAnthropicBeta(t *testing.T) {
+	r := newRig(t, rigOptions{}, withFault(renamed(openaiTarget, "broken"), broken503), anthropicTarget)
+	client := r.anthropicClient()
+	_, err := client.Messages.New(context.Background(), userText("hi"),
+		option.WithHeaderAdd("anthropic-beta", "prompt-caching-2024-07-31, output-128k-2025-02-19"),
+		option.WithHeaderAdd("anthropic-beta", "prompt-caching-2024-07-31"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.fakes["claude"].LastRequest().Header.Values("anthropic-beta"); !slices.Equal(got, []string{"prompt-caching-2024-07-31,output-128k-2025-02-19"}) {
+		t.Errorf("anthropic target got anthropic-beta %q", got)
+	}
+	if got := r.fakes["broken"].LastRequest().Header.Values("anthropic-beta"); len(got) != 0 {
+		t.Errorf("openai target got anthropic-beta %q", got)
+	}
+	if _, err := client.Messages.New(context.Background(), userText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.fakes["claude"].LastRequest().Header.Values("anthropic-beta"); len(got) != 0 {
+		t.Errorf("a request without flags sent anthropic-beta %q", got)
+	}
+
+	before := r.fakes["claude"].Requests()
+	for _, bad := range []string{"Prompt-Caching", "a b", strings.Repeat("x", 101)} {
+		resp, body := r.rawPost("/v1/messages", `{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"anthropic-beta": bad})
+		typ, code, msg, _ := anthropicErrorBody(t, body)
+		if resp.StatusCode != 400 || typ != "invalid_request_error" || code != "bad_request" || !strings.Contains(msg, "anthropic-beta") {
+			t.Errorf("anthropic-beta %q: status %d, %s %s %q", bad, resp.StatusCode, typ, code, msg)
+		}
+	}
+	if r.fakes["claude"].Requests() != before {
+		t.Error("a request with an invalid anthropic-beta reached the provider")
 	}
 }
