@@ -3,6 +3,7 @@ package router_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"strings"
 	"testing"
 
@@ -38,5 +39,35 @@ func BenchmarkHandler(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
+	}
+}
+
+// BenchmarkHandlerFloors measures, the same way as BenchmarkHandler, what the request costs without the router:
+// "provider" is the fake provider's handler alone, "reverse-proxy" a bare httputil.ReverseProxy in front of it.
+// BenchmarkHandler minus reverse-proxy is the router's own per-request work (decode, plan, translate, encode,
+// metrics, decision event), free of the socket and scheduling costs the loopback bench adds.
+func BenchmarkHandlerFloors(b *testing.B) {
+	r := newRig(b, rigOptions{}, openaiTarget)
+	fake := r.fakes["oai"]
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "fake.invalid"
+	}, Transport: inMemory{fake}}
+	const body = `{"model":"gpt-4o-mini","max_tokens":64,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the benefits of routing requests across providers in one line."}]}`
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"provider", fake}, {"reverse-proxy", rp}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+openaiTarget.key)
+				c.h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	}
 }
