@@ -334,6 +334,7 @@ func runBench(cfg benchConfig) error {
 	}
 	fmt.Println("\n(Peak RSS is the process's VmHWM during that step of the first repeat, reset before each step." +
 		" direct's CPU and RSS are the fake provider's own; the proxy and llmroute rows are the hop alone.)")
+	printRepeatSpread(cfg, func(ep string, rate int) []result { return results[key{ep, rate}] })
 
 	if cfg.failover > 0 {
 		lr.stop()
@@ -342,6 +343,33 @@ func runBench(cfg benchConfig) error {
 		}
 	}
 	return nil
+}
+
+// printRepeatSpread shows the added p50 of each repeat on its own (against that repeat's direct run), for the
+// proxy and llmroute, and their ratio: the pooled table above hides how much a single step's added p50 moves
+// on a shared 2-core machine, where it is tens of microseconds measured under milliseconds of total latency.
+func printRepeatSpread(cfg benchConfig, runs func(ep string, rate int) []result) {
+	if cfg.repeat < 2 {
+		return
+	}
+	fmt.Println("\n## Added p50 per repeat (each against its own direct run)")
+	fmt.Println()
+	fmt.Println("| rate | reverse proxy | llmroute | llmroute / proxy |")
+	fmt.Println("|---:|---|---|---|")
+	for _, rate := range cfg.rates {
+		direct, proxy, lr := runs("direct", rate), runs("reverse proxy", rate), runs("llmroute", rate)
+		var ps, ls, rs []string
+		for i := range min(len(direct), len(proxy), len(lr)) {
+			pa, la := proxy[i].p(50)-direct[i].p(50), lr[i].p(50)-direct[i].p(50)
+			ps, ls = append(ps, fmtDur(pa)), append(ls, fmtDur(la))
+			ratio := "n/a"
+			if pa > 0 {
+				ratio = fmt.Sprintf("%.2fx", float64(la)/float64(pa))
+			}
+			rs = append(rs, ratio)
+		}
+		fmt.Printf("| %d | %s | %s | %s |\n", rate, strings.Join(ps, ", "), strings.Join(ls, ", "), strings.Join(rs, ", "))
+	}
 }
 
 func startLLMRoute(bin, manifest, tmp, apiPort, adminPort string) (*child, string, error) {
