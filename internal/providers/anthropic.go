@@ -254,13 +254,15 @@ func ParseAnthropicBeta(values []string) ([]string, error) {
 			if !validBetaFlag(f) {
 				return nil, fmt.Errorf("anthropic-beta: %q is not a beta flag name (lower-case letters, digits, '.', '_' and '-', at most 100 characters)", sanitize(f, 100))
 			}
-			if !slices.Contains(out, f) {
-				out = append(out, f)
+			if slices.Contains(out, f) {
+				continue
 			}
+			if len(out) == maxAnthropicBetas {
+				// Checked as the list grows, so a 64 KiB header of distinct flags costs no quadratic scan.
+				return nil, fmt.Errorf("anthropic-beta: more than %d flags", maxAnthropicBetas)
+			}
+			out = append(out, f)
 		}
-	}
-	if len(out) > maxAnthropicBetas {
-		return nil, fmt.Errorf("anthropic-beta: %d flags, at most %d are accepted", len(out), maxAnthropicBetas)
 	}
 	return out, nil
 }

@@ -569,7 +569,11 @@ func TestMessagesForwardsAnthropicBeta(t *testing.T) {
 	}
 
 	before := r.fakes["claude"].Requests()
-	for _, bad := range []string{"Prompt-Caching", "a b", strings.Repeat("x", 101)} {
+	var many []string
+	for i := range 33 {
+		many = append(many, fmt.Sprintf("beta-%d", i))
+	}
+	for _, bad := range []string{"Prompt-Caching", "a b", strings.Repeat("x", 101), strings.Join(many, ",")} {
 		resp, body := r.rawPost("/v1/messages", `{"model":"chat","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`,
 			map[string]string{"anthropic-beta": bad})
 		typ, code, msg, _ := anthropicErrorBody(t, body)
