@@ -272,8 +272,9 @@ func validBetaFlag(f string) bool {
 		return false
 	}
 	for i := 0; i < len(f); i++ {
-		c := f[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		switch c := f[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
 			return false
 		}
 	}
