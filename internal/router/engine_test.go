@@ -827,13 +827,7 @@ func TestSlowButAnsweringTargetStaysClosed(t *testing.T) {
 	h0 := newHarness(t, spec, harnessOpt{}, cheapDeepSeek, fastGroq)
 	synctest.Test(t, func(t *testing.T) {
 		h := h0
-		slow := h.servers["a-cheap"].Addr()
-		h.useTransport(func(req *http.Request) (*http.Response, error) {
-			if req.URL.Host == slow {
-				time.Sleep(200 * time.Millisecond) // a-cheap answers, but after the 150 ms threshold
-			}
-			return h.mem.RoundTrip(req)
-		})
+		answerLate(h, "a-cheap", 200*time.Millisecond) // a-cheap answers, but after the 150 ms threshold
 		for i := range 5 {
 			o := h.do(t.Context(), "x")
 			if o.Err != nil || o.Target.Name != "a-cheap" || len(o.Event.Attempts) != 1 {
@@ -868,13 +862,7 @@ func TestSlowAnsweringTargetOpensByFailureRatio(t *testing.T) {
 	h0 := newHarness(t, spec, harnessOpt{}, cheapDeepSeek, fastGroq)
 	synctest.Test(t, func(t *testing.T) {
 		h := h0
-		slow := h.servers["a-cheap"].Addr()
-		h.useTransport(func(req *http.Request) (*http.Response, error) {
-			if req.URL.Host == slow {
-				time.Sleep(200 * time.Millisecond) // a-cheap answers, but after the 150 ms threshold
-			}
-			return h.mem.RoundTrip(req)
-		})
+		answerLate(h, "a-cheap", 200*time.Millisecond) // a-cheap answers, but after the 150 ms threshold
 		for i := range 2 {
 			if o := h.do(t.Context(), "x"); o.Err != nil || o.Target.Name != "a-cheap" {
 				t.Fatalf("request %d: err %v, target %v", i, o.Err, o.Target)
@@ -891,6 +879,17 @@ func TestSlowAnsweringTargetOpensByFailureRatio(t *testing.T) {
 		if o := h.do(t.Context(), "x"); o.Err != nil || o.Target.Name != "c-fast" {
 			t.Fatalf("after opening: err %v, target %v; want c-fast", o.Err, o.Target)
 		}
+	})
+}
+
+// answerLate makes target answer every request only after delay; the other targets answer at once.
+func answerLate(h *harness, target string, delay time.Duration) {
+	slow := h.servers[target].Addr()
+	h.useTransport(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Host == slow {
+			time.Sleep(delay) // inside the synctest bubble: the fake clock advances, no real wait
+		}
+		return h.mem.RoundTrip(req)
 	})
 }
 
