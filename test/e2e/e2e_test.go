@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -48,14 +49,14 @@ func TestEndToEnd(t *testing.T) {
 	})
 	c.build()
 	for _, name := range []string{"control", "deepseek", "anthropic", "groq", "router", "admin", "opmetrics", "opprobe"} {
-		c.ports[name] = freePort(t)
+		c.ports[name] = c.freePort()
 	}
 
 	c.start("fakeprovider", filepath.Join(c.bin, "fakeprovider"), "--control", c.addr("control"),
 		"--provider", "deepseek=openai@"+c.addr("deepseek"),
 		"--provider", "anthropic=anthropic@"+c.addr("anthropic"),
 		"--provider", "groq=groq@"+c.addr("groq"))
-	c.ports["webhook"] = freePort(t)
+	c.ports["webhook"] = c.freePort()
 	c.kubectl("create", "namespace", "llmroute-system")
 	c.kubectlStdin([]byte(fmt.Sprintf(`{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration",
 "metadata":{"name":"llmroute"},"webhooks":[{"name":"inject.llmroute.dev","admissionReviewVersions":["v1"],"sideEffects":"None",
@@ -419,12 +420,24 @@ func (c *cluster) event(id string) *decision.Event {
 	return ev
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// freePort returns a loopback port the kernel just handed out and that no
+// other process of this cluster was given. The kernel may hand the same
+// ephemeral port out again once its probe listener is closed: a CI run once
+// gave the operator's probe and the router's listener the same port, and the
+// router failed to bind.
+func (c *cluster) freePort() int {
+	c.t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !slices.Contains(slices.Collect(maps.Values(c.ports)), port) {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	c.t.Fatal("no distinct free loopback port in 100 tries")
+	return 0
 }
