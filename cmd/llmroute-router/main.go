@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/llmroute/llmroute/internal/router"
@@ -37,21 +36,11 @@ func compiler() string {
 	if c := os.Getenv("LLMROUTE_COMPILER"); c != "" {
 		return c
 	}
-	if self, err := os.Executable(); err == nil {
-		if resolved, err := filepath.EvalSymlinks(self); err == nil {
-			self = resolved
-		}
-		if c := filepath.Join(filepath.Dir(self), "llmroute"); isExecutable(c) {
-			return c
-		}
+	if _, c, _ := serve.Sibling("llmroute"); c != "" {
+		return c
 	}
 	if c, err := exec.LookPath("llmroute"); err == nil {
 		return c
 	}
 	return ""
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/llmroute/llmroute/internal/manifests"
@@ -43,20 +40,9 @@ func init() {
 // without doing anything when there is no such binary (`go run`, a bare `go install ./cmd/llmroute`), and
 // an error only when the binary exists but cannot be started.
 func execLeanRouter(args []string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	if resolved, err := filepath.EvalSymlinks(self); err == nil {
-		self = resolved
-	}
-	lean := filepath.Join(filepath.Dir(self), leanRouterName)
-	fi, err := os.Stat(lean)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && (fi.IsDir() || fi.Mode()&0o111 == 0)) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", lean, err)
+	self, lean, err := serve.Sibling(leanRouterName)
+	if err != nil || lean == "" {
+		return err
 	}
 	env := append(os.Environ(), compilerEnv+"="+self)
 	if err := syscall.Exec(lean, append([]string{lean}, args...), env); err != nil {
