@@ -13,11 +13,36 @@ import (
 	"strings"
 )
 
-// anthropicProto speaks POST {prefix}/messages with x-api-key and anthropic-version.
+// anthropicProto speaks POST {prefix}/messages and {prefix}/messages/count_tokens with x-api-key and
+// anthropic-version.
 type anthropicProto struct{ s *Server }
 
 func (p *anthropicProto) route(r *http.Request) (string, string, bool, bool) {
-	return r.URL.Path, "", false, r.URL.Path == p.s.prefix+"/messages"
+	return r.URL.Path, "", false, r.URL.Path == p.s.prefix+"/messages" || p.counts(r)
+}
+
+// counts implements tokenCounter.
+func (p *anthropicProto) counts(r *http.Request) bool {
+	return r.URL.Path == p.s.prefix+"/messages/count_tokens"
+}
+
+// parseCount implements tokenCounter: a count_tokens body is a Messages body without the generation
+// parameters, which Anthropic refuses there.
+func (p *anthropicProto) parseCount(body []byte) (*call, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, fmt.Errorf("invalid JSON body: %w", err)
+	}
+	for _, name := range []string{"max_tokens", "stream", "temperature", "top_p", "stop_sequences", "metadata"} {
+		if _, ok := fields[name]; ok {
+			return nil, fmt.Errorf("%s: Extra inputs are not permitted", name)
+		}
+	}
+	var req anthropicRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("invalid JSON body: %w", err)
+	}
+	return p.check(&req, true)
 }
 
 func (p *anthropicProto) key(r *http.Request) (string, bool) {
@@ -98,7 +123,7 @@ func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
 				return errors.New("thinking.enabled.budget_tokens: Field required")
 			case *th.BudgetTokens < 1024:
 				return errors.New("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-			case *th.BudgetTokens >= req.MaxTokens:
+			case *th.BudgetTokens >= req.MaxTokens && req.MaxTokens > 0: // count_tokens has no max_tokens
 				return errors.New("`max_tokens` must be greater than `thinking.budget_tokens`. " + thinkingDocs)
 			}
 			c.thinking = *th.BudgetTokens
@@ -176,11 +201,16 @@ func (p *anthropicProto) parse(body []byte) (*call, error) {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("invalid JSON body: %w", err)
 	}
+	return p.check(&req, false)
+}
+
+// check validates a decoded request, a count_tokens one (counting) or a Messages one, and returns its call.
+func (p *anthropicProto) check(req *anthropicRequest, counting bool) (*call, error) {
 	// The real API's validation messages, so a classifier sees the same text.
 	switch {
 	case req.Model == "":
 		return nil, errors.New("model: Field required")
-	case req.MaxTokens <= 0:
+	case req.MaxTokens <= 0 && !counting:
 		return nil, errors.New("max_tokens: Field required")
 	case len(req.Messages) == 0:
 		return nil, errors.New("messages: at least one message is required")
@@ -218,7 +248,7 @@ func (p *anthropicProto) parse(body []byte) (*call, error) {
 	if req.Messages[0].Role != "user" {
 		return nil, errors.New("messages: first message must use the \"user\" role")
 	}
-	if err := p.checkThinking(&req, c); err != nil {
+	if err := p.checkThinking(req, c); err != nil {
 		return nil, err
 	}
 	for _, t := range req.Tools {

@@ -284,7 +284,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, errBadRequest, "method "+r.Method+" not allowed")
 		return
 	}
-	c, err := p.parse(body)
+	tc, counting := p.(tokenCounter)
+	counting = counting && tc.counts(r)
+	var c *call
+	if counting {
+		c, err = tc.parseCount(body)
+	} else {
+		c, err = p.parse(body)
+	}
 	if err != nil {
 		p.writeError(w, errBadRequest, err.Error())
 		return
@@ -304,6 +311,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if st.MalformedJSON && !c.stream {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"id":"broken","choices":[{"mess`))
+		return
+	}
+	if counting {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(appendInt([]byte(`{"input_tokens":`), res.input), '}'))
 		return
 	}
 	if c.stream {
@@ -402,6 +414,13 @@ func (s *Server) stream(w http.ResponseWriter, p protocol, c *call, res *result,
 		return true
 	}
 	p.renderStream(c, res, emit)
+}
+
+// tokenCounter is a protocol with a token counting endpoint: Anthropic's count_tokens, answered with the
+// input tokens the same request would be billed for on /messages.
+type tokenCounter interface {
+	counts(r *http.Request) bool
+	parseCount(body []byte) (*call, error)
 }
 
 // nextID returns a per-server sequence number for response ids.

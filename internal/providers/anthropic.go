@@ -163,7 +163,7 @@ func (a *AnthropicAdapter) Do(ctx context.Context, hc *http.Client, ep Endpoint,
 	if err != nil {
 		return nil, Usage{}, err
 	}
-	resp, err := a.send(ctx, hc, ep, areq, req.AnthropicBeta)
+	resp, err := a.send(ctx, hc, ep, "/messages", areq, req.AnthropicBeta)
 	if err != nil {
 		return nil, Usage{}, err
 	}
@@ -216,16 +216,18 @@ func (a *AnthropicAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpo
 		return nil, err
 	}
 	areq.Stream = true
-	resp, err := a.send(ctx, hc, ep, areq, req.AnthropicBeta) //nolint:bodyclose // the returned stream reader owns the body and closes it
+	resp, err := a.send(ctx, hc, ep, "/messages", areq, req.AnthropicBeta) //nolint:bodyclose // the returned stream reader owns the body and closes it
 	if err != nil {
 		return nil, err
 	}
 	return &anthropicStream{body: resp.Body, sse: newSSEReader(resp.Body), created: nowUnix(), tools: map[int]int{}}, nil
 }
 
-func (a *AnthropicAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, areq *anthropicRequest, beta []string) (*http.Response, error) {
-	url := baseURL(ep, ProviderAnthropic) + "/messages"
-	return send(ctx, hc, ProviderAnthropic, url, areq, ep.Key, func(h http.Header) {
+// send posts body to path under the endpoint's base URL ("/messages", "/messages/count_tokens") with the key,
+// the API version and the client's beta flags.
+func (a *AnthropicAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, path string, body any, beta []string) (*http.Response, error) {
+	url := baseURL(ep, ProviderAnthropic) + path
+	return send(ctx, hc, ProviderAnthropic, url, body, ep.Key, func(h http.Header) {
 		h.Set("x-api-key", ep.Key.Reveal())
 		h.Set("anthropic-version", AnthropicVersion)
 		if len(beta) > 0 {

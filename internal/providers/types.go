@@ -52,6 +52,11 @@ type ChatRequest struct {
 	// the Anthropic adapter sends them, as its anthropic-beta header; other providers have no such flags.
 	AnthropicBeta []string `json:"-"`
 
+	// CountTokens asks for the number of input tokens the request would take, not for an answer: Anthropic's
+	// POST /v1/messages/count_tokens. Only adapters implementing TokenCounter can serve it; it is free, so the
+	// router plans it with no output (see DecodeAnthropicCountTokens).
+	CountTokens bool `json:"-"`
+
 	// Extra holds the fields this struct does not model, as the client sent them.
 	Extra map[string]json.RawMessage `json:"-"`
 

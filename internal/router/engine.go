@@ -80,8 +80,10 @@ type Inbound struct {
 
 // Outcome is the result of Execute.
 type Outcome struct {
-	// Response is the answer of a non-streaming request that succeeded.
+	// Response is the answer of a non-streaming request that succeeded; nil for a count_tokens request.
 	Response *providers.ChatResponse
+	// InputTokens is the answer of a count_tokens request (providers.ChatRequest.CountTokens) that succeeded.
+	InputTokens int
 	// Stream is the open upstream stream of a streaming request that succeeded. Its first chunk was already
 	// read successfully (FirstChunk), so failover was still possible until then. The caller writes FirstChunk,
 	// then the rest of Stream, closes it, and calls Finish.

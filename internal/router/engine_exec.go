@@ -405,6 +405,7 @@ func (r *run) resolveKey(t *policy.Target) (keys.Resolved, error) {
 // attemptResult is what one call produced.
 type attemptResult struct {
 	resp            *providers.ChatResponse
+	tokens          int // the answer of a count_tokens request
 	stream          providers.StreamReader
 	first           *providers.StreamChunk
 	cancel          context.CancelFunc
@@ -498,6 +499,14 @@ func (e *Engine) call(ctx context.Context, t *policy.Target, ep providers.Endpoi
 			ar.cutByBreaker = true
 		}
 	}()
+	if !stream && req.CountTokens {
+		defer cancel()
+		n, err := providers.CountTokensWith(actx, ad, string(t.Provider), e.hc, ep, req)
+		if err != nil {
+			return attemptResult{err: err}
+		}
+		return attemptResult{tokens: n}
+	}
 	if !stream {
 		defer cancel()
 		resp, usage, err := ad.Do(actx, e.hc, ep, req)
@@ -554,7 +563,7 @@ func (r *run) succeed(c *policy.Candidate, ar attemptResult) {
 		r.ev.Budget.SoftCapExceeded = c.SoftCapExceeded
 	}
 	if !r.in.Stream {
-		r.out.Response = ar.resp
+		r.out.Response, r.out.InputTokens = ar.resp, ar.tokens
 		r.account(t, ar.usage)
 		r.ev.Final.Outcome = decision.OutcomeOK
 		r.emit()
@@ -827,7 +836,7 @@ func describe(req *providers.ChatRequest, stream bool) policy.Request {
 		}
 	}
 	thinking := 0
-	if r := req.Reasoning; r != nil {
+	if r := req.Reasoning; r != nil && !req.CountTokens { // counting generates nothing, thinking included
 		thinking = r.BudgetTokens
 		if r.Adaptive {
 			thinking = policy.AdaptiveThinking

@@ -263,15 +263,18 @@ func (s *Server) ConfigStatus() ConfigStatus {
 	return s.status
 }
 
-// Handler returns the client-facing API: POST /v1/chat/completions, POST /v1/messages and GET /v1/models.
+// Handler returns the client-facing API: POST /v1/chat/completions, POST /v1/messages (and its
+// /count_tokens) and GET /v1/models.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.limited(s.handleChat, func(w http.ResponseWriter, msg string) {
 		writeError(w, http.StatusServiceUnavailable, "api_error", faults.ReasonRouterOverloaded, msg)
 	}))
-	mux.HandleFunc("POST /v1/messages", s.limited(s.handleMessages, func(w http.ResponseWriter, msg string) {
+	refuseAnthropic := func(w http.ResponseWriter, msg string) {
 		writeAnthropicError(w, http.StatusServiceUnavailable, faults.ReasonRouterOverloaded, msg)
-	}))
+	}
+	mux.HandleFunc("POST /v1/messages", s.limited(s.handleMessages, refuseAnthropic))
+	mux.HandleFunc("POST /v1/messages/count_tokens", s.limited(s.handleCountTokens, refuseAnthropic))
 	mux.HandleFunc("GET /v1/models", s.handleModels)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found_error", faults.ReasonBadRequest,

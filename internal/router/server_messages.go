@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/llmroute/llmroute/internal/decision"
@@ -59,6 +60,19 @@ func writeAnthropicError(w http.ResponseWriter, status int, code faults.Reason, 
 // ignored and refused), so routing, failover, keys, the decision event and the metrics are exactly those of
 // handleChat; only the wire shapes of the answer, the stream and the errors differ.
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
+	s.serveMessages(w, r, providers.DecodeAnthropicRequest)
+}
+
+// handleCountTokens serves POST /v1/messages/count_tokens: the route's targets are tried in plan order like a
+// Messages request (breakers, keys, failover and the decision event included), but only those whose provider
+// counts tokens (providers.TokenCounter: Anthropic) can serve it; the others are skipped as missing the
+// capability. The answer is the provider's count, {"input_tokens": N}, never a local estimate.
+func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
+	s.serveMessages(w, r, providers.DecodeAnthropicCountTokens)
+}
+
+// serveMessages serves a Messages API request whose body decode translates.
+func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, decode func([]byte) (*providers.ChatRequest, error)) {
 	start := time.Now()
 	s.metrics.inflight.Inc()
 	defer s.metrics.inflight.Dec()
@@ -73,7 +87,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		writeAnthropicError(w, status, faults.ReasonBadRequest, msg)
 		return
 	}
-	req, err := providers.DecodeAnthropicRequest(buf.Bytes())
+	req, err := decode(buf.Bytes())
 	s.putBuf(buf)
 	if err == nil {
 		// Beta flags go on to Anthropic targets, so what the client enabled (a longer output, a tool version)
@@ -111,6 +125,10 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(HeaderCostUSD, formatCost(out.CostUSD))
+	if req.CountTokens {
+		s.writeAnswer(w, rc, append(strconv.AppendInt([]byte(`{"input_tokens":`), int64(out.InputTokens), 10), '}'), route, out, start, timer)
+		return
+	}
 	body := encoded
 	if body == nil {
 		body, err = providers.MarshalAnthropicMessage(out.Response, id, req.Model, req.Reasoning != nil)

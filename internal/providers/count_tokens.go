@@ -1,0 +1,91 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+)
+
+// TokenCounter is implemented by the adapters whose provider counts a request's input tokens without
+// generating anything: Anthropic's POST /v1/messages/count_tokens. The router serves count_tokens only through
+// such targets, because a local estimate would misreport a number clients size their prompts by.
+type TokenCounter interface {
+	// CountTokens returns the input tokens req would take on the endpoint's model. Failures are those of Do:
+	// *UpstreamError for a non-2xx answer, ErrMalformedResponse for an answer that is not a count.
+	CountTokens(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (int, error)
+}
+
+// DecodeAnthropicCountTokens translates a POST /v1/messages/count_tokens body (model, messages, system, tools,
+// tool_choice, thinking) into a ChatRequest with CountTokens set. It is DecodeAnthropicRequest but for
+// max_tokens, which count_tokens does not take: the request is given max_tokens 1, so the planner prices it as
+// the free call it is rather than refusing it under a hard cap. A stream is refused: there is nothing to
+// stream.
+func DecodeAnthropicCountTokens(data []byte) (*ChatRequest, error) {
+	if raw, ok := rewriteObject(data, []fieldEdit{{"max_tokens", []byte("1")}}); ok {
+		data = raw
+	} // else data is no JSON object and DecodeAnthropicRequest says so
+	req, err := DecodeAnthropicRequest(data)
+	if err != nil {
+		return nil, err
+	}
+	if req.Stream {
+		return nil, errors.New("stream: count_tokens answers with a count, it cannot stream")
+	}
+	req.CountTokens = true
+	return req, nil
+}
+
+// anthropicCountRequest is the count_tokens body: the fields of a Messages request that make up its input.
+type anthropicCountRequest struct {
+	Model      string               `json:"model"`
+	System     string               `json:"system,omitempty"`
+	Messages   []anthropicMessage   `json:"messages"`
+	Tools      []anthropicTool      `json:"tools,omitempty"`
+	ToolChoice *anthropicToolChoice `json:"tool_choice,omitempty"`
+	Thinking   *anthropicThinking   `json:"thinking,omitempty"`
+}
+
+// CountTokens implements TokenCounter. The request is translated exactly as for Do, so the count is that of
+// the messages Do would send to this target; thinking keeps the client's budget, which count_tokens does not
+// bound by a max_tokens.
+func (a *AnthropicAdapter) CountTokens(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (int, error) {
+	areq, err := toAnthropic(ep, req)
+	if err != nil {
+		return 0, err
+	}
+	creq := &anthropicCountRequest{Model: areq.Model, System: areq.System, Messages: areq.Messages,
+		Tools: areq.Tools, ToolChoice: areq.ToolChoice,
+		Thinking: anthropicThinkingOf(thinkingFor(ep, req), math.MaxInt32, req.Messages)}
+	resp, err := a.send(ctx, hc, ep, "/messages/count_tokens", creq, req.AnthropicBeta)
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		InputTokens *int `json:"input_tokens"`
+	}
+	if err := readJSON(ProviderAnthropic, resp, &out); err != nil {
+		return 0, err
+	}
+	if out.InputTokens == nil || *out.InputTokens < 0 {
+		return 0, malformed(ProviderAnthropic, "count_tokens answer without a non-negative input_tokens")
+	}
+	return *out.InputTokens, nil
+}
+
+// errNoTokenCounting is returned for a target whose provider cannot count tokens; it wraps
+// ErrUnsupportedRequest, so the router skips the target without counting it against its breaker.
+func errNoTokenCounting(provider string) error {
+	return fmt.Errorf("%s: %w: count_tokens needs an Anthropic target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
+}
+
+// CountTokensWith counts req's input tokens through ad, or fails with an error wrapping ErrUnsupportedRequest
+// when ad's provider cannot count them.
+func CountTokensWith(ctx context.Context, ad Adapter, provider string, hc *http.Client, ep Endpoint, req *ChatRequest) (int, error) {
+	tc, ok := ad.(TokenCounter)
+	if !ok {
+		return 0, errNoTokenCounting(provider)
+	}
+	return tc.CountTokens(ctx, hc, ep, req)
+}

@@ -1,0 +1,131 @@
+package router_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go"
+
+	"github.com/llmroute/llmroute/internal/fakeprovider"
+	"github.com/llmroute/llmroute/internal/faults"
+	"github.com/llmroute/llmroute/internal/router"
+)
+
+// TestMessagesCountTokens counts tokens with the official Anthropic client through a route whose first target
+// (OpenAI) has no token counting and whose second (an Anthropic target) is down: the OpenAI target is skipped
+// without an attempt, the broken one fails over, and the answer is the provider's own count, the input tokens
+// the same request is billed for on /v1/messages.
+func TestMessagesCountTokens(t *testing.T) {
+	r := newRig(t, rigOptions{}, openaiTarget, withFault(renamed(anthropicTarget, "claude-down"), broken503), anthropicTarget)
+	client := r.anthropicClient()
+	msgs := []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("how many tokens is this"))}
+	system := []anthropic.TextBlockParam{{Text: "be brief"}}
+
+	count, err := client.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{
+		Model: "chat", Messages: msgs, System: anthropic.MessageCountTokensParamsSystemUnion{OfTextBlockArray: system}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake bills words plus messages: 5 + 2 words, one user message and the system prompt.
+	if count.InputTokens != 9 {
+		t.Errorf("input_tokens %d, want 9", count.InputTokens)
+	}
+	// The same count as raw JSON, checked on the wire: the target's model, no generation parameters, the
+	// target's key.
+	resp, raw := r.rawPost("/v1/messages/count_tokens",
+		`{"model":"chat","system":"be brief","messages":[{"role":"user","content":"how many tokens is this"}]}`, nil)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(raw) != `{"input_tokens":9}` {
+		t.Fatalf("status %d body %s", resp.StatusCode, raw)
+	}
+	got := r.fakes["claude"].LastRequest()
+	if got.Path != "/v1/messages/count_tokens" || got.Header.Get("x-api-key") != anthropicTarget.key {
+		t.Errorf("claude got %s with key %q", got.Path, got.Header.Get("x-api-key"))
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(got.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if m := string(body["model"]); m != `"`+anthropicTarget.model+`"` {
+		t.Errorf("model %s, want the target's", m)
+	}
+	for _, f := range []string{"max_tokens", "stream", "temperature"} {
+		if _, ok := body[f]; ok {
+			t.Errorf("count_tokens body carries %s: %s", f, got.Body)
+		}
+	}
+	h := resp.Header
+	if h.Get(router.HeaderTarget) != "claude" || h.Get(router.HeaderAttempts) != "2" ||
+		h.Get(router.HeaderFallbackReason) != string(faults.ReasonProvider5xx) || h.Get(router.HeaderCostUSD) != "0" {
+		t.Errorf("headers %v", h)
+	}
+	ev := r.event(h.Get(router.HeaderRequestID))
+	if ev.Final.Outcome != "ok" || ev.Final.Target != "claude" || len(ev.Attempts) != 2 || ev.Attempts[0].Target != "claude-down" {
+		t.Errorf("decision event final %+v attempts %+v", ev.Final, ev.Attempts)
+	}
+	skipped := false
+	for _, c := range ev.Candidates {
+		if c.Target == "oai" && c.Excluded == faults.ReasonMissingCapability {
+			skipped = true
+		}
+	}
+	if !skipped {
+		t.Errorf("the OpenAI target is not recorded as skipped for missing_capability: %+v", ev.Candidates)
+	}
+	if n := r.fakes["oai"].Requests(); n != 0 {
+		t.Errorf("the OpenAI target, which cannot count tokens, got %d requests", n)
+	}
+
+	// The count is what the same request is billed for: answered by the OpenAI target, first in the route.
+	answer, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "chat", MaxTokens: 64,
+		Messages: msgs, System: system})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer.Usage.InputTokens != count.InputTokens {
+		t.Errorf("count_tokens said %d, the same request was billed %d input tokens", count.InputTokens, answer.Usage.InputTokens)
+	}
+}
+
+// TestMessagesCountTokensRefusals: a route without an Anthropic target cannot count (and says why, with no
+// request sent), and a count_tokens body that streams or is no object is a 400 before any provider is called.
+func TestMessagesCountTokensRefusals(t *testing.T) {
+	r := newRig(t, rigOptions{}, openaiTarget)
+	resp, body := r.rawPost("/v1/messages/count_tokens", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, nil)
+	typ, code, msg, _ := anthropicErrorBody(t, body)
+	if resp.StatusCode < 400 || code != string(faults.ReasonNoEligibleTarget) || !strings.Contains(msg, "count_tokens needs an Anthropic target") {
+		t.Errorf("route without Anthropic: status %d, %s %s %q", resp.StatusCode, typ, code, msg)
+	}
+	for _, bad := range []string{
+		`{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		`["model"]`,
+		`{"model":"chat","messages":[]}`,
+	} {
+		resp, body := r.rawPost("/v1/messages/count_tokens", bad, nil)
+		typ, code, msg, _ := anthropicErrorBody(t, body)
+		if resp.StatusCode != http.StatusBadRequest || typ != "invalid_request_error" || code != string(faults.ReasonBadRequest) {
+			t.Errorf("%s: status %d, %s %s %q", bad, resp.StatusCode, typ, code, msg)
+		}
+	}
+	if n := r.fakes["oai"].Requests(); n != 0 {
+		t.Errorf("the OpenAI target got %d requests", n)
+	}
+}
+
+// TestMessagesCountTokensMalformedAnswerFailsOver: a count_tokens answer that is not JSON is a malformed
+// response from that target, failed over like any other, never a count of 0.
+func TestMessagesCountTokensMalformedAnswerFailsOver(t *testing.T) {
+	r := newRig(t, rigOptions{}, withFault(renamed(anthropicTarget, "garbled"), fakeprovider.Fault{MalformedJSON: true}), anthropicTarget)
+	resp, body := r.rawPost("/v1/messages/count_tokens", `{"model":"chat","messages":[{"role":"user","content":"one two"}]}`, nil)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"input_tokens":3}` {
+		t.Fatalf("status %d body %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get(router.HeaderFallbackReason); got != string(faults.ReasonMalformedResponse) {
+		t.Errorf("fallback reason %q, want malformed_response", got)
+	}
+	if n := r.fakes["garbled"].Requests(); n != 1 {
+		t.Errorf("garbled target got %d requests, want 1", n)
+	}
+}
