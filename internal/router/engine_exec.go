@@ -842,8 +842,14 @@ func describe(req *providers.ChatRequest, stream bool) policy.Request {
 			thinking = policy.AdaptiveThinking
 		}
 	}
+	input := policy.EstimateInputTokensUpper(s)
+	if req.CountTokens {
+		// Counting is free and bounded by no context window (it is how a client finds out it is too long), so
+		// neither a cost cap nor a target's context length may refuse it; capabilities still apply.
+		input = 0
+	}
 	return policy.Request{
-		InputTokensUpper: policy.EstimateInputTokensUpper(s),
+		InputTokensUpper: input,
 		MaxTokens:        req.EffectiveMaxTokens(),
 		ThinkingBudget:   thinking,
 		Tools:            len(req.Tools) > 0,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go"
 
+	"github.com/llmroute/llmroute/api/v1alpha1"
 	"github.com/llmroute/llmroute/internal/fakeprovider"
 	"github.com/llmroute/llmroute/internal/faults"
 	"github.com/llmroute/llmroute/internal/router"
@@ -127,5 +128,25 @@ func TestMessagesCountTokensMalformedAnswerFailsOver(t *testing.T) {
 	}
 	if n := r.fakes["garbled"].Requests(); n != 1 {
 		t.Errorf("garbled target got %d requests, want 1", n)
+	}
+}
+
+// TestMessagesCountTokensUnderHardCap: a prompt whose worst-case cost breaks the route's hard cap is refused on
+// /v1/messages before any call, but it can still be counted: counting is free.
+func TestMessagesCountTokensUnderHardCap(t *testing.T) {
+	hardCap := 0.0001 // far below the prompt's worst case, above one output token (what a count is planned as)
+	r := newRig(t, rigOptions{spec: func(s *v1alpha1.RoutePolicySpec) { s.Constraints.MaxCostPerRequestUSD = &hardCap }}, anthropicTarget)
+	prompt := strings.Repeat("word ", 2000)
+	msg := `"messages":[{"role":"user","content":"` + prompt + `"}]`
+	resp, body := r.rawPost("/v1/messages", `{"model":"chat","max_tokens":10,`+msg+`}`, nil)
+	if _, code, _, _ := anthropicErrorBody(t, body); code != string(faults.ReasonOverHardCostCap) && code != string(faults.ReasonNoEligibleTarget) {
+		t.Fatalf("messages under the cap: status %d %s", resp.StatusCode, body)
+	}
+	if r.fakes["claude"].Requests() != 0 {
+		t.Fatal("the capped request reached the provider")
+	}
+	resp, body = r.rawPost("/v1/messages/count_tokens", `{"model":"chat",`+msg+`}`, nil)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"input_tokens":2001}` {
+		t.Fatalf("count under the cap: status %d %s", resp.StatusCode, body)
 	}
 }
