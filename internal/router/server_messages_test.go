@@ -449,21 +449,24 @@ func TestMessagesCanaryKeyNeverLeaks(t *testing.T) {
 	var seen []string
 	var rigs []*rig
 	echoed := 0
-	for _, stream := range []bool{false, true} {
+	for _, mode := range []string{"answer", "stream", "count"} {
 		// Fresh rigs per mode: a rejected configured key quarantines its target, and the second mode must reach
 		// the provider too.
 		failover := newRig(t, rigOptions{}, rejecting, anthropicRejecting)
 		direct := newRig(t, rigOptions{spec: noHardFailover(false)}, anthropicRejecting)
 		override := newRig(t, rigOptions{spec: noHardFailover(true)}, keyless)
 		rigs = append(rigs, failover, direct, override)
-		body := fmt.Sprintf(`{"model":"chat","max_tokens":10,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`, stream)
+		path, body := "/v1/messages", fmt.Sprintf(`{"model":"chat","max_tokens":10,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`, mode == "stream")
+		if mode == "count" {
+			path, body = "/v1/messages/count_tokens", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`
+		}
 		for _, tc := range []struct {
 			r      *rig
 			header map[string]string
 			echo   bool // the provider's 401 message reaches the client
 		}{{failover, nil, false}, {failover, map[string]string{router.HeaderProviderKey: overrideCanary}, false},
 			{direct, nil, true}, {override, map[string]string{router.HeaderProviderKey: overrideCanary}, true}} {
-			resp, out := tc.r.rawPost("/v1/messages", body, tc.header)
+			resp, out := tc.r.rawPost(path, body, tc.header)
 			if resp.StatusCode < 400 {
 				t.Fatalf("a rejected key succeeded: %d %s", resp.StatusCode, out)
 			}
@@ -477,13 +480,15 @@ func TestMessagesCanaryKeyNeverLeaks(t *testing.T) {
 			seen = append(seen, out, fmt.Sprint(resp.Header), fmt.Sprint(resp.Trailer))
 		}
 		// Prove the providers really received (and so could echo) both keys: otherwise this proves nothing.
-		if !strings.Contains(failover.fakes["rejects"].LastRequest().Header.Get("Authorization"), canaryKey) ||
+		// (count_tokens skips the OpenAI target, which cannot count; the Anthropic one gets the canary then.)
+		if (mode != "count" && !strings.Contains(failover.fakes["rejects"].LastRequest().Header.Get("Authorization"), canaryKey)) ||
+			(mode == "count" && failover.fakes["rejects-too"].LastRequest().Header.Get("x-api-key") != canaryKey) ||
 			override.fakes["rejects-too"].LastRequest().Header.Get("x-api-key") != overrideCanary {
 			t.Fatal("the fakes did not receive the canary keys")
 		}
 	}
-	if echoed != 4 {
-		t.Fatalf("%d answers carried the provider's message, want 4", echoed)
+	if echoed != 6 {
+		t.Fatalf("%d answers carried the provider's message, want 6", echoed)
 	}
 	for _, r := range rigs {
 		for _, p := range []string{"/metrics", "/v1/state", "/debug/decisions?n=100"} {
