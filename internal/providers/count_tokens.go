@@ -74,18 +74,24 @@ func (a *AnthropicAdapter) CountTokens(ctx context.Context, hc *http.Client, ep 
 	return *out.InputTokens, nil
 }
 
-// errNoTokenCounting is returned for a target whose provider cannot count tokens; it wraps
-// ErrUnsupportedRequest, so the router skips the target without counting it against its breaker.
-func errNoTokenCounting(provider string) error {
-	return fmt.Errorf("%s: %w: count_tokens needs an Anthropic target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
+// CanCountTokens reports, as nil, that provider's adapter (from adapter, as the engine looks it up) counts
+// tokens; otherwise an error wrapping ErrUnsupportedRequest that says why not, for the decision event.
+func CanCountTokens(adapter func(provider string) (Adapter, error), provider string) error {
+	ad, err := adapter(provider)
+	if err != nil {
+		return err
+	}
+	if _, ok := ad.(TokenCounter); !ok {
+		return fmt.Errorf("%s: %w: count_tokens needs an Anthropic target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
+	}
+	return nil
 }
 
 // CountTokensWith counts req's input tokens through ad, or fails with an error wrapping ErrUnsupportedRequest
 // when ad's provider cannot count them.
 func CountTokensWith(ctx context.Context, ad Adapter, provider string, hc *http.Client, ep Endpoint, req *ChatRequest) (int, error) {
-	tc, ok := ad.(TokenCounter)
-	if !ok {
-		return 0, errNoTokenCounting(provider)
+	if err := CanCountTokens(func(string) (Adapter, error) { return ad, nil }, provider); err != nil {
+		return 0, err
 	}
-	return tc.CountTokens(ctx, hc, ep, req)
+	return ad.(TokenCounter).CountTokens(ctx, hc, ep, req)
 }

@@ -208,6 +208,15 @@ func (r *run) recordPlan(plan policy.Plan) {
 }
 
 // skip marks a candidate the loop refused without a network call, both for later plans and in the event.
+// skipUnsupported skips t for a request its wire format or API cannot serve, keeping err as the detail.
+func (r *run) skipUnsupported(t *policy.Target, err error) {
+	if r.details == nil {
+		r.details = map[string]string{}
+	}
+	r.details[t.Name] = faults.Sanitize(err.Error(), nil)
+	r.skip(t, faults.ReasonMissingCapability)
+}
+
 func (r *run) skip(t *policy.Target, reason faults.Reason) {
 	r.tried[t.Index] = true
 	switch reason {
@@ -237,6 +246,14 @@ func (r *run) describeExclusion(target string, reason faults.Reason) string {
 func (r *run) try(c *policy.Candidate) bool {
 	t := c.Target
 	e := r.e
+	if r.in.Req.CountTokens {
+		// Decided before the key, the breaker and the retry budget, none of which a target that cannot count
+		// should touch or spend.
+		if err := providers.CanCountTokens(e.adapter, string(t.Provider)); err != nil {
+			r.skipUnsupported(t, err)
+			return false
+		}
+	}
 	// The key is resolved first: it is local and cheap, and the breaker must learn a rotated fingerprint
 	// before it is asked, so a rotation heals a quarantine for this very request.
 	res, err := r.resolveKey(t)
@@ -289,11 +306,7 @@ func (r *run) try(c *policy.Candidate) bool {
 		// which gets the permit back, and the request moves on.
 		br.Record(permit, false, faults.Result{Class: faults.ClassLocal, Reason: faults.ReasonMissingCapability})
 		r.out.Target, r.out.Attempts = prevTarget, n-1
-		if r.details == nil {
-			r.details = map[string]string{}
-		}
-		r.details[t.Name] = faults.Sanitize(ar.err.Error(), nil)
-		r.skip(t, faults.ReasonMissingCapability)
+		r.skipUnsupported(t, ar.err)
 		return false
 	}
 	if ar.err == nil && ar.resp != nil && r.in.Check != nil {
