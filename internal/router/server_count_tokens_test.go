@@ -96,7 +96,7 @@ func TestMessagesCountTokensRefusals(t *testing.T) {
 	r := newRig(t, rigOptions{}, openaiTarget)
 	resp, body := r.rawPost("/v1/messages/count_tokens", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, nil)
 	typ, code, msg, _ := anthropicErrorBody(t, body)
-	if resp.StatusCode < 400 || code != string(faults.ReasonNoEligibleTarget) || !strings.Contains(msg, "count_tokens needs an Anthropic target") {
+	if resp.StatusCode != http.StatusUnprocessableEntity || code != string(faults.ReasonNoEligibleTarget) || !strings.Contains(msg, "count_tokens needs an Anthropic target") {
 		t.Errorf("route without Anthropic: status %d, %s %s %q", resp.StatusCode, typ, code, msg)
 	}
 	for _, bad := range []string{
