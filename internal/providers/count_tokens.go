@@ -20,8 +20,8 @@ type TokenCounter interface {
 // DecodeAnthropicCountTokens translates a POST /v1/messages/count_tokens body (model, messages, system, tools,
 // tool_choice, thinking) into a ChatRequest with CountTokens set. It is DecodeAnthropicRequest but for
 // max_tokens, which count_tokens does not take: the request is given max_tokens 1, so the planner bounds its
-// output at one token (and the router plans no input for it) rather than refusing the free call under a cap. A stream is refused: there is nothing to
-// stream.
+// output at one token (and the router plans no input for it) rather than refusing the free call under a cap.
+// A stream is refused: there is nothing to stream.
 func DecodeAnthropicCountTokens(data []byte) (*ChatRequest, error) {
 	if raw, ok := rewriteObject(data, []fieldEdit{{"max_tokens", []byte("1")}}); ok {
 		data = raw

@@ -207,7 +207,6 @@ func (r *run) recordPlan(plan policy.Plan) {
 	}
 }
 
-// skip marks a candidate the loop refused without a network call, both for later plans and in the event.
 // skipUnsupported skips t for a request its wire format or API cannot serve, keeping err as the detail.
 func (r *run) skipUnsupported(t *policy.Target, err error) {
 	if r.details == nil {
@@ -217,6 +216,7 @@ func (r *run) skipUnsupported(t *policy.Target, err error) {
 	r.skip(t, faults.ReasonMissingCapability)
 }
 
+// skip marks a candidate the loop refused without a network call, both for later plans and in the event.
 func (r *run) skip(t *policy.Target, reason faults.Reason) {
 	r.tried[t.Index] = true
 	switch reason {
