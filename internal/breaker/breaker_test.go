@@ -451,11 +451,7 @@ func TestFailureRatio(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := testConfig()
-				cfg.FailureThreshold = 4
-				cfg.FailureRatio = 0.5
-				cfg.Window = 10 * time.Second
-				b := New(cfg, WithRand(noJitter))
+				b := ratioBreaker(0.5)
 				for _, ok := range tt.outcomes {
 					time.Sleep(tt.gap)
 					p, _, admitted := b.Allow()
@@ -724,17 +720,23 @@ func TestSlowCountsAsAFailureNow(t *testing.T) {
 	})
 }
 
+// ratioBreaker is a breaker that opens when failures over a 10 s window reach ratio of at least 4 attempts, or
+// after 4 consecutive failures.
+func ratioBreaker(ratio float64) *Breaker {
+	cfg := testConfig()
+	cfg.FailureThreshold = 4
+	cfg.FailureRatio = ratio
+	cfg.Window = 10 * time.Second
+	return New(cfg, WithRand(noJitter))
+}
+
 // An attempt Slow counted and that then answers is one sample of the FailureRatio window, its slow failure:
 // counting its success as well would halve the failure ratio of a target whose every call is slow.
 func TestSlowThenSuccessIsOneWindowSample(t *testing.T) {
 	for _, countedSlow := range []bool{true, false} {
 		t.Run(fmt.Sprintf("CountedSlow=%v", countedSlow), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := testConfig()
-				cfg.FailureThreshold = 4
-				cfg.FailureRatio = 0.7
-				cfg.Window = 10 * time.Second
-				b := New(cfg, WithRand(noJitter))
+				b := ratioBreaker(0.7)
 				// Four attempts, each slow and then answering: four slow failures in the window (ratio 1),
 				// each run of failures closed by the answer, so only the ratio can open the breaker.
 				for i := range 4 {
