@@ -82,7 +82,7 @@ func CanCountTokens(adapter func(provider string) (Adapter, error), provider str
 		return err
 	}
 	if _, ok := ad.(TokenCounter); !ok {
-		return fmt.Errorf("%s: %w: count_tokens needs an Anthropic target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
+		return errNoTokenCounting(provider)
 	}
 	return nil
 }
@@ -90,8 +90,13 @@ func CanCountTokens(adapter func(provider string) (Adapter, error), provider str
 // CountTokensWith counts req's input tokens through ad, or fails with an error wrapping ErrUnsupportedRequest
 // when ad's provider cannot count them.
 func CountTokensWith(ctx context.Context, ad Adapter, provider string, hc *http.Client, ep Endpoint, req *ChatRequest) (int, error) {
-	if err := CanCountTokens(func(string) (Adapter, error) { return ad, nil }, provider); err != nil {
-		return 0, err
+	tc, ok := ad.(TokenCounter)
+	if !ok {
+		return 0, errNoTokenCounting(provider)
 	}
-	return ad.(TokenCounter).CountTokens(ctx, hc, ep, req)
+	return tc.CountTokens(ctx, hc, ep, req)
+}
+
+func errNoTokenCounting(provider string) error {
+	return fmt.Errorf("%s: %w: count_tokens needs an Anthropic target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
 }
