@@ -45,6 +45,11 @@ func (p *anthropicProto) parseCount(body []byte) (*call, error) {
 	return p.check(&req, true)
 }
 
+// renderCount implements tokenCounter.
+func (p *anthropicProto) renderCount(b []byte, input int) []byte {
+	return append(appendInt(append(b, `{"input_tokens":`...), input), '}')
+}
+
 func (p *anthropicProto) key(r *http.Request) (string, bool) {
 	k := r.Header.Get("x-api-key")
 	return k, k != ""

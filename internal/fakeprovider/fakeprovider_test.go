@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -409,5 +410,50 @@ func TestRecordsLastRequest(t *testing.T) {
 func TestStartRejectsUnknownProvider(t *testing.T) {
 	if _, err := fakeprovider.Start(fakeprovider.Options{Provider: "cohere"}); err == nil {
 		t.Error("want an error")
+	}
+}
+
+// TestGeminiCountTokensForms: the fake's countTokens takes bare contents or a whole generateContentRequest
+// naming its model, answers with the input tokens generateContent bills for the same prompt, and refuses what
+// the real API refuses with a 400.
+func TestGeminiCountTokensForms(t *testing.T) {
+	s := start(t, fakeprovider.Options{Provider: fakeprovider.Gemini})
+	post := func(body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.URL()+"/models/fake-model:countTokens", strings.NewReader(body))
+		req.Header.Set("x-goog-api-key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	contents := `"contents":[{"role":"user","parts":[{"text":"one two three"}]}]`
+	billed, _, err := adapter(t, fakeprovider.Gemini).Do(context.Background(), nil, ep(s, key),
+		request(t, `{"model":"m","messages":[{"role":"user","content":"one two three"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if billed.Usage == nil || billed.Usage.PromptTokens == 0 {
+		t.Fatalf("generateContent billed no input tokens: %+v", billed.Usage)
+	}
+	want := `{"totalTokens":` + strconv.Itoa(billed.Usage.PromptTokens) + `}`
+	for _, body := range []string{`{` + contents + `}`, `{"generateContentRequest":{"model":"models/fake-model",` + contents + `}}`} {
+		if status, got := post(body); status != http.StatusOK || got != want {
+			t.Errorf("%s: %d %s, want %s", body, status, got, want)
+		}
+	}
+	for _, body := range []string{
+		`{}`,
+		`{` + contents + `,"generateContentRequest":{"model":"models/fake-model",` + contents + `}}`,
+		`{"generateContentRequest":{` + contents + `}}`,
+		`{` + contents + `,"generationConfig":{"maxOutputTokens":1}}`,
+		`not json`,
+	} {
+		if status, got := post(body); status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", body, status, got)
+		}
 	}
 }

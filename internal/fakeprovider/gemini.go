@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// geminiProto speaks POST {prefix}/models/{model}:generateContent and :streamGenerateContent?alt=sse. Like the
+// geminiProto speaks POST {prefix}/models/{model}:generateContent, :streamGenerateContent?alt=sse and
+// :countTokens. Like the
 // real API it accepts the key in x-goog-api-key or in the ?key= query; LastRequest shows which was used.
 type geminiProto struct{ s *Server }
 
@@ -26,6 +27,8 @@ func (p *geminiProto) route(r *http.Request) (string, string, bool, bool) {
 		return "", model, false, true
 	case method == "streamGenerateContent" && r.URL.Query().Get("alt") == "sse":
 		return "", model, true, true
+	case method == "countTokens":
+		return "", model, false, true
 	}
 	return r.URL.Path, "", false, false
 }
@@ -148,6 +151,49 @@ func (p *geminiProto) parse(body []byte) (*call, error) {
 		}
 	}
 	return c, nil
+}
+
+// counts implements tokenCounter.
+func (p *geminiProto) counts(r *http.Request) bool {
+	return strings.HasSuffix(r.URL.Path, ":countTokens")
+}
+
+// parseCount implements tokenCounter. A countTokens body holds either bare contents or a whole
+// generateContentRequest (which must name its model as models/{model}), never both, and nothing else.
+func (p *geminiProto) parseCount(body []byte) (*call, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, fmt.Errorf("Invalid JSON payload received. %w", err) //nolint:staticcheck // the real API's wording
+	}
+	for name := range fields {
+		if name != "contents" && name != "generateContentRequest" {
+			return nil, fmt.Errorf("Invalid JSON payload received. Unknown name %q: Cannot find field.", name) //nolint:staticcheck // the real API's wording
+		}
+	}
+	gcr, whole := fields["generateContentRequest"]
+	if _, bare := fields["contents"]; bare == whole {
+		return nil, errors.New("* CountTokensRequest: exactly one of contents and generateContentRequest must be set")
+	}
+	if !whole {
+		return p.parse(body)
+	}
+	var named struct {
+		Model string `json:"model"`
+	}
+	if err := json.Unmarshal(gcr, &named); err != nil || !strings.HasPrefix(named.Model, "models/") {
+		return nil, errors.New("* GenerateContentRequest.model: model must be models/{model}")
+	}
+	c, err := p.parse(gcr)
+	if err != nil {
+		return nil, err
+	}
+	c.model = strings.TrimPrefix(named.Model, "models/")
+	return c, nil
+}
+
+// renderCount implements tokenCounter.
+func (p *geminiProto) renderCount(b []byte, input int) []byte {
+	return append(appendInt(append(b, `{"totalTokens":`...), input), '}')
 }
 
 func geminiFinish(f int) string {

@@ -315,7 +315,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if counting {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(append(appendInt([]byte(`{"input_tokens":`), res.input), '}'))
+		_, _ = w.Write(tc.renderCount(nil, res.input))
 		return
 	}
 	if c.stream {
@@ -416,11 +416,12 @@ func (s *Server) stream(w http.ResponseWriter, p protocol, c *call, res *result,
 	p.renderStream(c, res, emit)
 }
 
-// tokenCounter is a protocol with a token counting endpoint: Anthropic's count_tokens, answered with the
-// input tokens the same request would be billed for on /messages.
+// tokenCounter is a protocol with a token counting endpoint (Anthropic's count_tokens, Gemini's countTokens),
+// answered with the input tokens the same request would be billed for when generating.
 type tokenCounter interface {
 	counts(r *http.Request) bool
 	parseCount(body []byte) (*call, error)
+	renderCount(b []byte, input int) []byte
 }
 
 // nextID returns a per-server sequence number for response ids.

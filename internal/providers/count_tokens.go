@@ -9,7 +9,7 @@ import (
 )
 
 // TokenCounter is implemented by the adapters whose provider counts a request's input tokens without
-// generating anything: Anthropic's POST /v1/messages/count_tokens. The router serves count_tokens only through
+// generating anything: Anthropic's POST /v1/messages/count_tokens and Gemini's models.countTokens. The router serves count_tokens only through
 // such targets, because a local estimate would misreport a number clients size their prompts by.
 type TokenCounter interface {
 	// CountTokens returns the input tokens req would take on the endpoint's model. Failures are those of Do:
@@ -74,6 +74,46 @@ func (a *AnthropicAdapter) CountTokens(ctx context.Context, hc *http.Client, ep 
 	return *out.InputTokens, nil
 }
 
+// geminiCountRequest is a countTokens body. Its generateContentRequest form (rather than bare contents) is the
+// one that also counts the system instruction, tools and tool config; the API requires the model in it.
+type geminiCountRequest struct {
+	GenerateContentRequest geminiCountContent `json:"generateContentRequest"`
+}
+
+type geminiCountContent struct {
+	Model string `json:"model"`
+	*geminiRequest
+}
+
+// CountTokens implements TokenCounter with Gemini's models.countTokens. The request is translated exactly as
+// for Do, less the generationConfig (output length, sampling and thinking settings, which are no input), so
+// the count is that of the contents, system instruction and tools Do would send to this model: Gemini's own
+// tokenizer's count, which is what this target would bill.
+func (a *GeminiAdapter) CountTokens(ctx context.Context, hc *http.Client, ep Endpoint, req *ChatRequest) (int, error) {
+	greq, model, err := toGemini(ep, req)
+	if err != nil {
+		return 0, err
+	}
+	greq.GenerationConfig = nil
+	creq := &geminiCountRequest{GenerateContentRequest: geminiCountContent{Model: "models/" + model, geminiRequest: greq}}
+	resp, err := a.send(ctx, hc, ep, model, ":countTokens", creq)
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		TotalTokens *int `json:"totalTokens"`
+	}
+	if err := readJSON(ProviderGemini, resp, &out); err != nil {
+		return 0, err
+	}
+	// A count of 0 would be omitted from the proto3 JSON answer, but countTokens is only asked about requests
+	// with at least one message, so a missing totalTokens is an answer that is not a count.
+	if out.TotalTokens == nil || *out.TotalTokens < 0 {
+		return 0, malformed(ProviderGemini, "countTokens answer without a non-negative totalTokens")
+	}
+	return *out.TotalTokens, nil
+}
+
 // CanCountTokens reports, as nil, that provider's adapter (from adapter, as the engine looks it up) counts
 // tokens; otherwise an error wrapping ErrUnsupportedRequest that says why not, for the decision event.
 func CanCountTokens(adapter func(provider string) (Adapter, error), provider string) error {
@@ -98,5 +138,5 @@ func CountTokensWith(ctx context.Context, ad Adapter, provider string, hc *http.
 }
 
 func errNoTokenCounting(provider string) error {
-	return fmt.Errorf("%s: %w: count_tokens needs an Anthropic target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
+	return fmt.Errorf("%s: %w: count_tokens needs an Anthropic or Gemini target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
 }

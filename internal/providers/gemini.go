@@ -218,9 +218,10 @@ func (a *GeminiAdapter) Stream(ctx context.Context, hc *http.Client, ep Endpoint
 	return &geminiStream{body: resp.Body, sse: newSSEReader(resp.Body), model: model, created: nowUnix()}, nil
 }
 
-func (a *GeminiAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, model, method string, greq *geminiRequest) (*http.Response, error) {
+// send posts body to the model's method (":generateContent", ":countTokens", ...).
+func (a *GeminiAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, model, method string, body any) (*http.Response, error) {
 	u := baseURL(ep, ProviderGemini) + "/models/" + url.PathEscape(model) + method
-	return send(ctx, hc, ProviderGemini, u, greq, ep.Key, func(h http.Header) {
+	return send(ctx, hc, ProviderGemini, u, body, ep.Key, func(h http.Header) {
 		h.Set("x-goog-api-key", ep.Key.Reveal())
 	})
 }

@@ -90,14 +90,63 @@ func TestMessagesCountTokens(t *testing.T) {
 	}
 }
 
-// TestMessagesCountTokensRefusals: a route without an Anthropic target cannot count (and says why, with no
+// TestMessagesCountTokensGemini counts through Gemini targets: an Anthropic client's count_tokens goes to
+// models.countTokens on the route's Gemini target after a broken one fails over, and the count is Gemini's, the
+// input tokens the same request is billed for on /v1/messages when that target answers it.
+func TestMessagesCountTokensGemini(t *testing.T) {
+	r := newRig(t, rigOptions{}, openaiTarget, withFault(renamed(geminiTarget, "gem-down"), broken503), geminiTarget)
+	client := r.anthropicClient()
+	msgs := []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("how many tokens is this"))}
+	system := []anthropic.TextBlockParam{{Text: "be brief"}}
+	count, err := client.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{
+		Model: "chat", Messages: msgs, System: anthropic.MessageCountTokensParamsSystemUnion{OfTextBlockArray: system}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count.InputTokens != 9 { // 5 + 2 words, the user turn and the system instruction
+		t.Errorf("input_tokens %d, want 9", count.InputTokens)
+	}
+	got := r.fakes["gem"].LastRequest()
+	if got.Path != "/v1beta/models/"+geminiTarget.model+":countTokens" || got.Header.Get("x-goog-api-key") != geminiTarget.key {
+		t.Errorf("gem got %s with key %q", got.Path, got.Header.Get("x-goog-api-key"))
+	}
+	var body struct {
+		GenerateContentRequest map[string]json.RawMessage `json:"generateContentRequest"`
+	}
+	if err := json.Unmarshal(got.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if m := string(body.GenerateContentRequest["model"]); m != `"models/`+geminiTarget.model+`"` {
+		t.Errorf("generateContentRequest.model %s", m)
+	}
+	if _, ok := body.GenerateContentRequest["generationConfig"]; ok {
+		t.Errorf("countTokens body carries a generationConfig: %s", got.Body)
+	}
+	if r.fakes["gem-down"].Requests() != 1 || r.fakes["oai"].Requests() != 0 {
+		t.Errorf("gem-down got %d requests (want 1), oai %d (want 0)", r.fakes["gem-down"].Requests(), r.fakes["oai"].Requests())
+	}
+
+	// Billed on /v1/messages by the same Gemini target, alone in its route.
+	only := newRig(t, rigOptions{}, geminiTarget)
+	oc := only.anthropicClient()
+	answer, err := oc.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "chat", MaxTokens: 64,
+		Messages: msgs, System: system})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if answer.Usage.InputTokens != count.InputTokens {
+		t.Errorf("count_tokens said %d, Gemini billed the same request %d input tokens", count.InputTokens, answer.Usage.InputTokens)
+	}
+}
+
+// TestMessagesCountTokensRefusals: a route without an Anthropic or Gemini target cannot count (and says why, with no
 // request sent), and a count_tokens body that streams or is no object is a 400 before any provider is called.
 func TestMessagesCountTokensRefusals(t *testing.T) {
 	r := newRig(t, rigOptions{}, openaiTarget)
 	resp, body := r.rawPost("/v1/messages/count_tokens", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, nil)
 	typ, code, msg, _ := anthropicErrorBody(t, body)
-	if resp.StatusCode != http.StatusUnprocessableEntity || code != string(faults.ReasonNoEligibleTarget) || !strings.Contains(msg, "count_tokens needs an Anthropic target") {
-		t.Errorf("route without Anthropic: status %d, %s %s %q", resp.StatusCode, typ, code, msg)
+	if resp.StatusCode != http.StatusUnprocessableEntity || code != string(faults.ReasonNoEligibleTarget) || !strings.Contains(msg, "count_tokens needs an Anthropic or Gemini target") {
+		t.Errorf("route without a counting target: status %d, %s %s %q", resp.StatusCode, typ, code, msg)
 	}
 	for _, bad := range []string{
 		`{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`,

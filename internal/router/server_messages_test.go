@@ -443,21 +443,28 @@ func TestMessagesCanaryKeyNeverLeaks(t *testing.T) {
 			s.Fallback.FailOverOn = []v1alpha1.FailureClass{"transient"}
 		}
 	}
-	keyless := anthropicRejecting
-	keyless.key = "" // only the request's key can reach the provider
+	geminiRejecting := target{name: "rejects-too", provider: v1alpha1.ProviderGemini, model: "gemini-2.5-flash",
+		key: canaryKey, serverKey: "sk-the-right-key", echoKey: true}
 
 	var seen []string
 	var rigs []*rig
 	echoed := 0
-	for _, mode := range []string{"answer", "stream", "count"} {
+	for _, mode := range []string{"answer", "stream", "count", "gemini count"} {
+		second, keyHeader := anthropicRejecting, "x-api-key"
+		if mode == "gemini count" {
+			second, keyHeader = geminiRejecting, "x-goog-api-key"
+		}
+		keyless := second
+		keyless.key = "" // only the request's key can reach the provider
+		counting := strings.HasSuffix(mode, "count")
 		// Fresh rigs per mode: a rejected configured key quarantines its target, and the second mode must reach
 		// the provider too.
-		failover := newRig(t, rigOptions{}, rejecting, anthropicRejecting)
-		direct := newRig(t, rigOptions{spec: noHardFailover(false)}, anthropicRejecting)
+		failover := newRig(t, rigOptions{}, rejecting, second)
+		direct := newRig(t, rigOptions{spec: noHardFailover(false)}, second)
 		override := newRig(t, rigOptions{spec: noHardFailover(true)}, keyless)
 		rigs = append(rigs, failover, direct, override)
 		path, body := "/v1/messages", fmt.Sprintf(`{"model":"chat","max_tokens":10,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`, mode == "stream")
-		if mode == "count" {
+		if counting {
 			path, body = "/v1/messages/count_tokens", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`
 		}
 		for _, tc := range []struct {
@@ -480,15 +487,15 @@ func TestMessagesCanaryKeyNeverLeaks(t *testing.T) {
 			seen = append(seen, out, fmt.Sprint(resp.Header), fmt.Sprint(resp.Trailer))
 		}
 		// Prove the providers really received (and so could echo) both keys: otherwise this proves nothing.
-		// (count_tokens skips the OpenAI target, which cannot count; the Anthropic one gets the canary then.)
-		if (mode != "count" && !strings.Contains(failover.fakes["rejects"].LastRequest().Header.Get("Authorization"), canaryKey)) ||
-			(mode == "count" && failover.fakes["rejects-too"].LastRequest().Header.Get("x-api-key") != canaryKey) ||
-			override.fakes["rejects-too"].LastRequest().Header.Get("x-api-key") != overrideCanary {
-			t.Fatal("the fakes did not receive the canary keys")
+		// (count_tokens skips the OpenAI target, which cannot count; the counting one gets the canary then.)
+		if (!counting && !strings.Contains(failover.fakes["rejects"].LastRequest().Header.Get("Authorization"), canaryKey)) ||
+			(counting && failover.fakes["rejects-too"].LastRequest().Header.Get(keyHeader) != canaryKey) ||
+			override.fakes["rejects-too"].LastRequest().Header.Get(keyHeader) != overrideCanary {
+			t.Fatalf("%s: the fakes did not receive the canary keys", mode)
 		}
 	}
-	if echoed != 6 {
-		t.Fatalf("%d answers carried the provider's message, want 6", echoed)
+	if echoed != 8 {
+		t.Fatalf("%d answers carried the provider's message, want 8", echoed)
 	}
 	for _, r := range rigs {
 		for _, p := range []string{"/metrics", "/v1/state", "/debug/decisions?n=100"} {
