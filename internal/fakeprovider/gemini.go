@@ -183,12 +183,7 @@ func (p *geminiProto) parseCount(body []byte) (*call, error) {
 	if err := json.Unmarshal(gcr, &named); err != nil || !strings.HasPrefix(named.Model, "models/") {
 		return nil, errors.New("* GenerateContentRequest.model: model must be models/{model}")
 	}
-	c, err := p.parse(gcr)
-	if err != nil {
-		return nil, err
-	}
-	c.model = strings.TrimPrefix(named.Model, "models/")
-	return c, nil
+	return p.parse(gcr) // the model that answers is the path's, as for generateContent
 }
 
 // renderCount implements tokenCounter.

@@ -9,8 +9,9 @@ import (
 )
 
 // TokenCounter is implemented by the adapters whose provider counts a request's input tokens without
-// generating anything: Anthropic's POST /v1/messages/count_tokens and Gemini's models.countTokens. The router serves count_tokens only through
-// such targets, because a local estimate would misreport a number clients size their prompts by.
+// generating anything: Anthropic's POST /v1/messages/count_tokens and Gemini's models.countTokens. The router
+// serves count_tokens only through such targets, because a local estimate would misreport a number clients
+// size their prompts by.
 type TokenCounter interface {
 	// CountTokens returns the input tokens req would take on the endpoint's model. Failures are those of Do:
 	// *UpstreamError for a non-2xx answer, ErrMalformedResponse for an answer that is not a count.
