@@ -418,18 +418,7 @@ func TestStartRejectsUnknownProvider(t *testing.T) {
 // the real API refuses with a 400.
 func TestGeminiCountTokensForms(t *testing.T) {
 	s := start(t, fakeprovider.Options{Provider: fakeprovider.Gemini})
-	post := func(body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, s.URL()+"/models/fake-model:countTokens", strings.NewReader(body))
-		req.Header.Set("x-goog-api-key", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	const path = "/models/fake-model:countTokens"
 	contents := `"contents":[{"role":"user","parts":[{"text":"one two three"}]}]`
 	billed, _, err := adapter(t, fakeprovider.Gemini).Do(context.Background(), nil, ep(s, key),
 		request(t, `{"model":"m","messages":[{"role":"user","content":"one two three"}]}`))
@@ -441,7 +430,7 @@ func TestGeminiCountTokensForms(t *testing.T) {
 	}
 	want := `{"totalTokens":` + strconv.Itoa(billed.Usage.PromptTokens) + `}`
 	for _, body := range []string{`{` + contents + `}`, `{"generateContentRequest":{"model":"models/fake-model",` + contents + `}}`} {
-		if status, got := post(body); status != http.StatusOK || got != want {
+		if status, got := post(t, s, path, body); status != http.StatusOK || got != want {
 			t.Errorf("%s: %d %s, want %s", body, status, got, want)
 		}
 	}
@@ -452,7 +441,7 @@ func TestGeminiCountTokensForms(t *testing.T) {
 		`{` + contents + `,"generationConfig":{"maxOutputTokens":1}}`,
 		`not json`,
 	} {
-		if status, got := post(body); status != http.StatusBadRequest {
+		if status, got := post(t, s, path, body); status != http.StatusBadRequest {
 			t.Errorf("%s: %d %s, want 400", body, status, got)
 		}
 	}
