@@ -15,24 +15,46 @@ import (
 	"github.com/llmroute/llmroute/internal/router"
 )
 
+// countPromptMessages and countPromptSystem make the prompt both count_tokens tests count and then send: 5 + 2
+// words, one user message and the system prompt, which the fake bills as 9 input tokens.
+var (
+	countPromptMessages = []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("how many tokens is this"))}
+	countPromptSystem   = []anthropic.TextBlockParam{{Text: "be brief"}}
+)
+
+// countPromptTokens counts that prompt through r's /v1/messages/count_tokens with the official Anthropic client.
+func countPromptTokens(t *testing.T, r *rig) int64 {
+	t.Helper()
+	client := r.anthropicClient()
+	count, err := client.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{Model: "chat",
+		Messages: countPromptMessages, System: anthropic.MessageCountTokensParamsSystemUnion{OfTextBlockArray: countPromptSystem}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return count.InputTokens
+}
+
+// billedPromptTokens sends that prompt to r's /v1/messages and returns the input tokens the answer was billed.
+func billedPromptTokens(t *testing.T, r *rig) int64 {
+	t.Helper()
+	client := r.anthropicClient()
+	answer, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "chat", MaxTokens: 64,
+		Messages: countPromptMessages, System: countPromptSystem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer.Usage.InputTokens
+}
+
 // TestMessagesCountTokens counts tokens with the official Anthropic client through a route whose first target
 // (OpenAI) has no token counting and whose second (an Anthropic target) is down: the OpenAI target is skipped
 // without an attempt, the broken one fails over, and the answer is the provider's own count, the input tokens
 // the same request is billed for on /v1/messages.
 func TestMessagesCountTokens(t *testing.T) {
 	r := newRig(t, rigOptions{}, openaiTarget, withFault(renamed(anthropicTarget, "claude-down"), broken503), anthropicTarget)
-	client := r.anthropicClient()
-	msgs := []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("how many tokens is this"))}
-	system := []anthropic.TextBlockParam{{Text: "be brief"}}
-
-	count, err := client.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{
-		Model: "chat", Messages: msgs, System: anthropic.MessageCountTokensParamsSystemUnion{OfTextBlockArray: system}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The fake bills words plus messages: 5 + 2 words, one user message and the system prompt.
-	if count.InputTokens != 9 {
-		t.Errorf("input_tokens %d, want 9", count.InputTokens)
+	count := countPromptTokens(t, r)
+	if count != 9 {
+		t.Errorf("input_tokens %d, want 9", count)
 	}
 	// The same count as raw JSON, checked on the wire: the target's model, no generation parameters, the
 	// target's key.
@@ -80,13 +102,8 @@ func TestMessagesCountTokens(t *testing.T) {
 	}
 
 	// The count is what the same request is billed for: answered by the OpenAI target, first in the route.
-	answer, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "chat", MaxTokens: 64,
-		Messages: msgs, System: system})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if answer.Usage.InputTokens != count.InputTokens {
-		t.Errorf("count_tokens said %d, the same request was billed %d input tokens", count.InputTokens, answer.Usage.InputTokens)
+	if billed := billedPromptTokens(t, r); billed != count {
+		t.Errorf("count_tokens said %d, the same request was billed %d input tokens", count, billed)
 	}
 }
 
@@ -95,16 +112,9 @@ func TestMessagesCountTokens(t *testing.T) {
 // input tokens the same request is billed for on /v1/messages when that target answers it.
 func TestMessagesCountTokensGemini(t *testing.T) {
 	r := newRig(t, rigOptions{}, openaiTarget, withFault(renamed(geminiTarget, "gem-down"), broken503), geminiTarget)
-	client := r.anthropicClient()
-	msgs := []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("how many tokens is this"))}
-	system := []anthropic.TextBlockParam{{Text: "be brief"}}
-	count, err := client.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{
-		Model: "chat", Messages: msgs, System: anthropic.MessageCountTokensParamsSystemUnion{OfTextBlockArray: system}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if count.InputTokens != 9 { // 5 + 2 words, the user turn and the system instruction
-		t.Errorf("input_tokens %d, want 9", count.InputTokens)
+	count := countPromptTokens(t, r)
+	if count != 9 {
+		t.Errorf("input_tokens %d, want 9", count)
 	}
 	got := r.fakes["gem"].LastRequest()
 	if got.Path != "/v1beta/models/"+geminiTarget.model+":countTokens" || got.Header.Get("x-goog-api-key") != geminiTarget.key {
@@ -127,15 +137,8 @@ func TestMessagesCountTokensGemini(t *testing.T) {
 	}
 
 	// Billed on /v1/messages by the same Gemini target, alone in its route.
-	only := newRig(t, rigOptions{}, geminiTarget)
-	oc := only.anthropicClient()
-	answer, err := oc.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "chat", MaxTokens: 64,
-		Messages: msgs, System: system})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if answer.Usage.InputTokens != count.InputTokens {
-		t.Errorf("count_tokens said %d, Gemini billed the same request %d input tokens", count.InputTokens, answer.Usage.InputTokens)
+	if billed := billedPromptTokens(t, newRig(t, rigOptions{}, geminiTarget)); billed != count {
+		t.Errorf("count_tokens said %d, Gemini billed the same request %d input tokens", count, billed)
 	}
 }
 
