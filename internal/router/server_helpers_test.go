@@ -190,6 +190,21 @@ func (r *rig) get(path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// settledMetrics returns /metrics once no API request is in flight. The server puts an answer on the wire
+// before it records the request's metrics (so that the client does not wait on them), so a scrape made as soon
+// as a response arrives can come before them; the in-flight gauge drops only after they are recorded. A scrape
+// is no snapshot (the registry reads its collectors one by one), so the one that sees the gauge at 0 may have
+// read the counters before that: the scrape after it is the one returned.
+func (r *rig) settledMetrics() string {
+	r.t.Helper()
+	waitFor(r.t, "no request in flight", func() bool {
+		_, m := r.get("/metrics")
+		return strings.Contains(m, "\nllmroute_inflight_requests 0\n")
+	})
+	_, m := r.get("/metrics")
+	return m
+}
+
 // event returns the decision event of a request id from the ring.
 func (r *rig) event(id string) *decision.Event {
 	r.t.Helper()

@@ -150,7 +150,7 @@ func TestAnthropicClientPerProvider(t *testing.T) {
 				}
 				calls(2)
 
-				_, metrics := r.get("/metrics")
+				metrics := r.settledMetrics()
 				reason := "ok"
 				if failover {
 					reason = "fallback_succeeded"

@@ -415,7 +415,7 @@ func TestOpsEndpoints(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	id := resp.Header.Get(router.HeaderRequestID)
-	_, metrics := r.get("/metrics")
+	metrics := r.settledMetrics()
 	for _, want := range []string{
 		`llmroute_requests_total{outcome="ok",reason="fallback_succeeded",route="team/chat"} 1`,
 		`llmroute_attempts_total{outcome="failed",reason="provider_5xx",route="team/chat",target="primary"} 1`,
