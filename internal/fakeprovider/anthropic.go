@@ -72,6 +72,7 @@ type anthropicRequest struct {
 		Name string `json:"name"`
 	} `json:"tool_choice"`
 	Temperature *float64 `json:"temperature"`
+	TopP        *float64 `json:"top_p"`
 	Thinking    *struct {
 		Type         string `json:"type"`
 		BudgetTokens *int   `json:"budget_tokens"`
@@ -116,7 +117,7 @@ func validRedacted(data string) bool {
 }
 
 // checkThinking applies Anthropic's rules to the thinking request and the thinking blocks of the history:
-// budget_tokens >= 1024 and < max_tokens, temperature only 1, no forced tool, every thinking block signed by
+// budget_tokens >= 1024 and < max_tokens, temperature only 1, top_p at least 0.95, no forced tool, every thinking block signed by
 // Anthropic (this fake), and, while thinking, a last assistant turn that calls tools (or is a prefill) must
 // start with a thinking block; without thinking, a final assistant turn may not contain one.
 func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
@@ -144,6 +145,9 @@ func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
 	if c.thinking != 0 {
 		if req.Temperature != nil && *req.Temperature != 1 {
 			return errors.New("`temperature` may only be set to 1 when thinking is enabled. " + thinkingDocs)
+		}
+		if req.TopP != nil && *req.TopP < 0.95 {
+			return errors.New("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. " + thinkingDocs)
 		}
 		if tc := req.ToolChoice; tc != nil && (tc.Type == "any" || tc.Type == "tool") {
 			return errors.New("Thinking may not be enabled when tool_choice forces tool use. " + thinkingDocs) //nolint:staticcheck // the real API's wording

@@ -35,7 +35,8 @@ const DefaultAnthropicMaxTokens = 4096
 // Thinking: a request's Reasoning becomes thinking {type: enabled, budget_tokens} (the budget lowered below
 // max_tokens when a target's cap makes max_tokens smaller; no thinking at all when that leaves less than 1024) or
 // {type: adaptive}, with display. While thinking, temperature is left out (Anthropic accepts only 1, its
-// default). Assistant turns send their signed thinking and redacted_thinking blocks first, unchanged; unsigned
+// default). Best-effort reasoning (a chat client's reasoning_effort) takes at most half of max_tokens, and is
+// left out when the request's temperature, top_p or tool_choice rules thinking out. Assistant turns send their signed thinking and redacted_thinking blocks first, unchanged; unsigned
 // blocks (reasoning another provider produced) are dropped, as Anthropic would reject them. Anthropic also
 // rejects a thinking request whose last assistant turn calls tools without starting with a thinking block,
 // which is what a conversation another provider served looks like: such a request is sent without thinking,
@@ -343,7 +344,7 @@ func toAnthropic(ep Endpoint, req *ChatRequest) (*anthropicRequest, error) {
 	if req.User != "" {
 		out.Metadata = &anthropicRequestMeta{UserID: req.User}
 	}
-	out.Thinking = anthropicThinkingOf(thinkingFor(ep, req), out.MaxTokens, req.Messages)
+	out.Thinking = anthropicThinkingOf(anthropicReasoningFor(ep, req), out.MaxTokens, req.Messages)
 	if out.Thinking != nil {
 		out.Temperature = nil // Anthropic accepts only its default, 1, while thinking
 	}
@@ -442,11 +443,28 @@ func anthropicThinkingOf(r *Reasoning, maxTokens int, msgs []Message) *anthropic
 	if r.Adaptive {
 		return &anthropicThinking{Type: "adaptive", Display: r.Display}
 	}
-	budget := min(r.BudgetTokens, maxTokens-1)
+	budget := min(fitBestEffort(r, maxTokens), maxTokens-1)
 	if budget < anthropicMinThinkingBudget {
 		return nil
 	}
 	return &anthropicThinking{Type: "enabled", BudgetTokens: budget, Display: r.Display}
+}
+
+// anthropicReasoningFor is thinkingFor, less best-effort reasoning (a chat client's reasoning_effort) that
+// Anthropic would refuse together with the request's other parameters: a temperature other than 1, a top_p
+// below 0.95, or a tool_choice that forces a tool. The client set those explicitly and the effort is a hint,
+// so the request goes without thinking rather than failing or losing its sampling settings.
+func anthropicReasoningFor(ep Endpoint, req *ChatRequest) *Reasoning {
+	r := thinkingFor(ep, req)
+	if r == nil || !r.BestEffort {
+		return r
+	}
+	forced := req.ToolChoice != nil && len(req.Tools) > 0 &&
+		(req.ToolChoice.Mode == ToolChoiceRequired || req.ToolChoice.Mode == ToolChoiceFunction)
+	if (req.Temperature != nil && *req.Temperature != 1) || (req.TopP != nil && *req.TopP < 0.95) || forced {
+		return nil
+	}
+	return r
 }
 
 // anthropicThinkingBlocks returns the blocks of a turn's thinking that Anthropic accepts back: those it signed

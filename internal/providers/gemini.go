@@ -38,6 +38,8 @@ import (
 // Thinking: a request's Reasoning becomes generationConfig.thinkingConfig {thinkingBudget, includeThoughts}: the
 // budget is the request's, at most GeminiMaxThinkingBudget (the largest every thinking model accepts), or -1
 // (dynamic: the model decides) for adaptive thinking; includeThoughts is true unless the display is omitted.
+// Best-effort reasoning (a chat client's reasoning_effort) is fitted to half of maxOutputTokens, and left out
+// when that is below the smallest budget every model accepts.
 // Earlier turns' thinking is not sent back: Gemini takes no thought text in a request, only the signatures of
 // function calls, which travel in the tool call ids as described above.
 //
@@ -123,6 +125,10 @@ type geminiThinking struct {
 // GeminiMaxThinkingBudget is the largest thinkingBudget every Gemini thinking model accepts (2.5 Flash and
 // Flash-Lite: 24,576; 2.5 Pro: 32,768). A larger request budget is lowered to it.
 const GeminiMaxThinkingBudget = 24576
+
+// geminiMinThinkingBudget is the smallest thinkingBudget every Gemini thinking model accepts (2.5 Flash-Lite's
+// 512; 2.5 Pro takes 128, 2.5 Flash any).
+const geminiMinThinkingBudget = 512
 
 // geminiDynamicThinking is the thinkingBudget that lets the model decide how much to think.
 const geminiDynamicThinking = -1
@@ -401,11 +407,15 @@ func toGemini(ep Endpoint, req *ChatRequest) (*geminiRequest, string, error) {
 		}
 	}
 	if r := thinkingFor(ep, req); r != nil {
-		gc.ThinkingConfig = &geminiThinking{ThinkingBudget: min(r.BudgetTokens, GeminiMaxThinkingBudget),
+		th := &geminiThinking{ThinkingBudget: min(fitBestEffort(r, gc.MaxOutputTokens), GeminiMaxThinkingBudget),
 			IncludeThoughts: r.Display != ThinkingDisplayOmitted}
 		if r.Adaptive || r.BudgetTokens <= 0 {
-			gc.ThinkingConfig.ThinkingBudget = geminiDynamicThinking
+			th.ThinkingBudget = geminiDynamicThinking
 		}
+		if r.BestEffort && th.ThinkingBudget < geminiMinThinkingBudget {
+			th = nil // an output limit too small to think within: the model's default
+		}
+		gc.ThinkingConfig = th
 	}
 	if gc.Temperature != nil || gc.TopP != nil || gc.MaxOutputTokens > 0 || len(gc.StopSequences) > 0 ||
 		gc.ResponseMimeType != "" || gc.ThinkingConfig != nil {

@@ -33,6 +33,46 @@ type Reasoning struct {
 	Adaptive bool
 	// Display is ThinkingDisplaySummarized, ThinkingDisplayOmitted or "" (the provider's default).
 	Display string
+	// BestEffort marks reasoning a chat-completions client asked for with reasoning_effort (ReasoningFromEffort)
+	// rather than an Anthropic thinking parameter validated as Anthropic does. It is a hint, fitted to the
+	// request: the budget is lowered to half the output limit, leaving the other half for the answer, and
+	// thinking is left out where the provider would refuse it together with the request's other parameters
+	// (Anthropic: temperature other than 1, top_p below 0.95, a forced tool_choice), never failing the request.
+	BestEffort bool
+}
+
+// Thinking budgets of ReasoningFromEffort: Google's published mapping of reasoning_effort onto Gemini's
+// thinking budget in its OpenAI-compatible API (low 1K, medium 8K, high 24K), with minimal at Anthropic's
+// smallest budget and xhigh and max above high. OpenAIReasoningEffort maps low, medium and high back to themselves.
+var effortBudgets = map[string]int{"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768}
+
+// ReasoningFromEffort returns the reasoning a chat-completions request's reasoning_effort asks of targets that
+// take a thinking budget instead (Anthropic, Gemini): BestEffort, with the tier's budget. It returns nil for no
+// field, null, "none" (the provider's default: Gemini 2.5 Pro cannot stop thinking, so "none" is not sent as a
+// budget of 0), and for a value it does not know, which only OpenAI-compatible targets, receiving the field as
+// the client sent it, can judge.
+func ReasoningFromEffort(raw json.RawMessage) *Reasoning {
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil
+	}
+	var effort string
+	if json.Unmarshal(raw, &effort) != nil {
+		return nil
+	}
+	budget, ok := effortBudgets[effort]
+	if !ok {
+		return nil
+	}
+	return &Reasoning{BudgetTokens: budget, BestEffort: true}
+}
+
+// fitBestEffort returns r's budget lowered to half of maxTokens when r is BestEffort and maxTokens is set,
+// else r's budget.
+func fitBestEffort(r *Reasoning, maxTokens int) int {
+	if r.BestEffort && maxTokens > 0 {
+		return min(r.BudgetTokens, maxTokens/2)
+	}
+	return r.BudgetTokens
 }
 
 // ThinkingBlock is one block of an assistant turn's reasoning. Anthropic requires the thinking of a tool-use
@@ -79,10 +119,11 @@ func OpenAIReasoningEffort(r *Reasoning) string {
 // reasoning_effort when the request asks for reasoning, the provider is OpenAI and the catalog says the model
 // reasons. Other compatible providers get nothing: DeepSeek ignores the field, Groq and xAI accept other values
 // on some models and reject it on others, so sending it could only turn a good request into a 400. A client's
-// own OpenAI body (Raw) carries its own reasoning_effort, if any, and is left alone.
+// own OpenAI body (Raw), or reasoning that came from the client's reasoning_effort (BestEffort: Extra holds it
+// as sent), is left alone.
 func reasoningExtra(provider string, ep Endpoint, req *ChatRequest) map[string]json.RawMessage {
 	effort := OpenAIReasoningEffort(req.Reasoning)
-	if effort == "" || req.Raw != nil || provider != ProviderOpenAI || ep.Reasoning == nil || !*ep.Reasoning {
+	if effort == "" || req.Raw != nil || req.Reasoning.BestEffort || provider != ProviderOpenAI || ep.Reasoning == nil || !*ep.Reasoning {
 		return req.Extra
 	}
 	extra := maps.Clone(req.Extra) // req is shared between attempts: never write to its map

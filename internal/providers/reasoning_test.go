@@ -338,3 +338,126 @@ func TestOpenAICompatibleReasoningContent(t *testing.T) {
 		t.Errorf("re-encoded chunk lost reasoning_content: %s", b)
 	}
 }
+
+// TestReasoningFromEffort: a chat-completions request's reasoning_effort becomes best-effort reasoning when the
+// request is decoded, and stays in Extra, as the client sent it, for OpenAI-compatible targets.
+func TestReasoningFromEffort(t *testing.T) {
+	for _, tc := range []struct {
+		effort string // the JSON value, "" for no field
+		budget int    // 0 for no reasoning
+	}{
+		{`"minimal"`, 1024}, {`"low"`, 1024}, {`"medium"`, 8192}, {`"high"`, 24576}, {`"xhigh"`, 32768},
+		{`"max"`, 32768}, {`"none"`, 0}, {`null`, 0}, {`"HIGH"`, 0}, {`"extreme"`, 0}, {`3`, 0}, {`{"effort":"high"}`, 0}, {"", 0},
+	} {
+		body := `{"model":"p","messages":[{"role":"user","content":"x"}]}`
+		if tc.effort != "" {
+			body = `{"model":"p","reasoning_effort":` + tc.effort + `,"messages":[{"role":"user","content":"x"}]}`
+		}
+		req := mustRequest(t, body)
+		switch r := req.Reasoning; {
+		case tc.budget == 0 && r != nil:
+			t.Errorf("%s: reasoning %+v, want none", tc.effort, r)
+		case tc.budget != 0 && (r == nil || r.BudgetTokens != tc.budget || !r.BestEffort || r.Adaptive):
+			t.Errorf("%s: reasoning %+v, want a best-effort budget of %d", tc.effort, r, tc.budget)
+		}
+		if tc.effort != "" && string(req.Extra["reasoning_effort"]) != tc.effort {
+			t.Errorf("%s: Extra holds %s", tc.effort, req.Extra["reasoning_effort"])
+		}
+		// The tiers an OpenAI target knows map back to themselves.
+		if tc.effort == `"low"` || tc.effort == `"medium"` || tc.effort == `"high"` {
+			if got := providers.OpenAIReasoningEffort(req.Reasoning); `"`+got+`"` != tc.effort {
+				t.Errorf("%s maps back to %q", tc.effort, got)
+			}
+		}
+	}
+
+	// An OpenAI target re-encoding the request (Raw unset) sends the client's own value, not the tier's name.
+	u := newUpstream(t, 200, "application/json", `{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`)
+	req := mustRequest(t, `{"model":"p","reasoning_effort":"minimal","messages":[{"role":"user","content":"x"}]}`)
+	yes := true
+	ep := endpoint(u, "o4-mini")
+	ep.Reasoning = &yes
+	a, _ := providers.For("openai")
+	if _, _, err := a.Do(bg, nil, ep, req); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.sent(t)["reasoning_effort"]; got != "minimal" {
+		t.Errorf("reasoning_effort sent %v, want the client's minimal", got)
+	}
+}
+
+// TestBestEffortThinking: reasoning from a chat client's reasoning_effort is fitted to the request on Anthropic
+// and Gemini targets: at most half the output limit, and on Anthropic none at all when the request's sampling
+// settings or tool_choice rule thinking out there (the client's settings are sent instead). Explicit thinking
+// (an Anthropic client's) keeps its budget: TestAnthropicThinkingRequest.
+func TestBestEffortThinking(t *testing.T) {
+	cases := []struct {
+		name      string
+		body      string // the request's fields besides model and messages
+		epMax     int
+		anthropic string // thinking sent to Anthropic, "" for none
+		gemini    string // thinkingConfig sent to Gemini, "" for none
+		kept      string // a field Anthropic must still receive as the client set it
+	}{
+		{"half of max_tokens", `"reasoning_effort":"high","max_tokens":4000`, 0,
+			`{"budget_tokens":2000,"type":"enabled"}`, `{"includeThoughts":true,"thinkingBudget":2000}`, ""},
+		{"the tier within the model's output cap", `"reasoning_effort":"medium"`, 64000,
+			`{"budget_tokens":8192,"type":"enabled"}`, `{"includeThoughts":true,"thinkingBudget":8192}`, ""},
+		{"xhigh lowered to what every Gemini model takes", `"reasoning_effort":"xhigh"`, 0,
+			`{"budget_tokens":2048,"type":"enabled"}`, `{"includeThoughts":true,"thinkingBudget":24576}`, ""},
+		{"too small a limit to think within", `"reasoning_effort":"low","max_tokens":1000`, 0, "", "", `"max_tokens":1000`},
+		{"temperature 1 allows thinking", `"reasoning_effort":"low","temperature":1,"max_tokens":4000`, 0,
+			`{"budget_tokens":1024,"type":"enabled"}`, `{"includeThoughts":true,"thinkingBudget":1024}`, ""},
+		{"another temperature rules it out on Anthropic", `"reasoning_effort":"low","temperature":0.2,"max_tokens":4000`, 0,
+			"", `{"includeThoughts":true,"thinkingBudget":1024}`, `"temperature":0.2`},
+		{"top_p below 0.95 rules it out on Anthropic", `"reasoning_effort":"low","top_p":0.5,"max_tokens":4000`, 0,
+			"", `{"includeThoughts":true,"thinkingBudget":1024}`, `"top_p":0.5`},
+		{"top_p 0.95 allows thinking", `"reasoning_effort":"low","top_p":0.95,"max_tokens":4000`, 0,
+			`{"budget_tokens":1024,"type":"enabled"}`, `{"includeThoughts":true,"thinkingBudget":1024}`, `"top_p":0.95`},
+		{"a forced tool rules it out on Anthropic", `"reasoning_effort":"low","max_tokens":4000,"tool_choice":"required",` + weatherTool, 0,
+			"", `{"includeThoughts":true,"thinkingBudget":1024}`, `"tool_choice":{"type":"any"}`},
+		{"a named tool rules it out on Anthropic", `"reasoning_effort":"low","max_tokens":4000,"tool_choice":{"type":"function","function":{"name":"get_weather"}},` + weatherTool, 0,
+			"", `{"includeThoughts":true,"thinkingBudget":1024}`, `"tool_choice":{"name":"get_weather","type":"tool"}`},
+		{"tool_choice auto allows thinking", `"reasoning_effort":"low","max_tokens":4000,"tool_choice":"auto",` + weatherTool, 0,
+			`{"budget_tokens":1024,"type":"enabled"}`, `{"includeThoughts":true,"thinkingBudget":1024}`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"model":"p",` + tc.body + `,"messages":[{"role":"user","content":"x"}]}`
+			for _, p := range []struct{ provider, model, response, want string }{
+				{"anthropic", "claude-x", `{"id":"m","type":"message","content":[],"stop_reason":"end_turn","usage":{}}`, tc.anthropic},
+				{"gemini", "gemini-2.5-flash", `{"candidates":[{"content":{"parts":[{"text":"ok"}]},"finishReason":"STOP"}]}`, tc.gemini},
+			} {
+				u := newUpstream(t, 200, "application/json", p.response)
+				req := mustRequest(t, body)
+				ep := endpoint(u, p.model)
+				ep.MaxTokens = tc.epMax
+				a, _ := providers.For(p.provider)
+				if _, _, err := a.Do(bg, nil, ep, req); err != nil {
+					t.Fatal(err)
+				}
+				sent := u.sent(t)
+				th, ok := sent["thinking"]
+				if p.provider == "gemini" {
+					th, ok = nil, false
+					if gc, _ := sent["generationConfig"].(map[string]any); gc != nil {
+						th, ok = gc["thinkingConfig"]
+					}
+				}
+				got := ""
+				if ok {
+					b, _ := json.Marshal(th)
+					got = string(b)
+				}
+				if got != p.want {
+					t.Errorf("%s: thinking %s, want %s", p.provider, got, p.want)
+				}
+				if all := sentJSON(t, u); p.provider == "anthropic" && tc.kept != "" && !strings.Contains(all, tc.kept) {
+					t.Errorf("anthropic: %s not sent: %s", tc.kept, all)
+				}
+			}
+		})
+	}
+}
+
+const weatherTool = `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]`

@@ -43,9 +43,9 @@ type ChatRequest struct {
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
 	User                string          `json:"user,omitempty"`
 
-	// Reasoning asks the model to think before it answers; nil leaves the provider's default. It has no field
-	// in the OpenAI shape (the OpenAI adapter writes it as reasoning_effort where that is accepted), so it is
-	// never serialized: only requests translated from Anthropic's Messages API set it.
+	// Reasoning asks the model to think before it answers; nil leaves the provider's default. It is never
+	// serialized: requests translated from Anthropic's Messages API set it from thinking, and UnmarshalJSON
+	// from reasoning_effort (ReasoningFromEffort), which stays in Extra for OpenAI-compatible targets.
 	Reasoning *Reasoning `json:"-"`
 
 	// AnthropicBeta lists the anthropic-beta flags a Messages API client sent (see ParseAnthropicBeta). Only
@@ -81,6 +81,7 @@ func (r *ChatRequest) UnmarshalJSON(data []byte) error {
 	}
 	*r = ChatRequest(p)
 	r.Extra = extra
+	r.Reasoning = ReasoningFromEffort(extra["reasoning_effort"])
 	return nil
 }
 

@@ -2,7 +2,6 @@ package router_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -324,37 +323,5 @@ func TestMessagesThinkingValidation(t *testing.T) {
 	}
 	if body := string(r.fakes["gem"].LastRequestBody()); !strings.Contains(body, `"thinkingConfig":{"thinkingBudget":-1}`) {
 		t.Errorf("adaptive, omitted: %s", body)
-	}
-}
-
-// TestChatCompletionsReasoningContent: the reasoning_content of a DeepSeek-style provider reaches an OpenAI
-// client in answers and, now, in stream deltas (which the router re-encodes).
-func TestChatCompletionsReasoningContent(t *testing.T) {
-	r := newRig(t, rigOptions{}, deepseekTarget)
-	resp, err := r.client.Chat.Completions.New(context.Background(), userMsg("six times seven"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if raw := resp.Choices[0].Message.RawJSON(); !strings.Contains(raw, `"reasoning_content":"thinking about: six times seven"`) {
-		t.Errorf("message %s", raw)
-	}
-	stream := r.client.Chat.Completions.NewStreaming(context.Background(), userMsg("six times seven"))
-	defer stream.Close()
-	var reasoning strings.Builder
-	for stream.Next() {
-		for _, ch := range stream.Current().Choices {
-			if f, ok := ch.Delta.JSON.ExtraFields["reasoning_content"]; ok {
-				var s string
-				if err := json.Unmarshal([]byte(f.Raw()), &s); err == nil {
-					reasoning.WriteString(s)
-				}
-			}
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if reasoning.String() != "thinking about: six times seven" {
-		t.Errorf("streamed reasoning %q", reasoning.String())
 	}
 }
