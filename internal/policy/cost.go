@@ -82,7 +82,8 @@ func ThinkingOutsideOutputLimit(p v1alpha1.Provider) bool { return p == v1alpha1
 // OutputCostBound returns the most output tokens t can bill for req, and false when nothing bounds it: the
 // OutputBound, plus, when the request asks for thinking and t's provider counts thinking outside the output
 // limit (ThinkingOutsideOutputLimit) on a model not known to be unable to think, the thinking budget
-// (MaxDynamicThinkingTokens for adaptive thinking). The router never sends a larger budget than the request's.
+// (MaxDynamicThinkingTokens for adaptive thinking), or for fitted thinking (Request.ThinkingFitted) at most half the
+// OutputBound. The router never sends a larger budget than the one counted here.
 func OutputCostBound(t *Target, req Request) (int, bool) {
 	bound, ok := OutputBound(t, req)
 	if !ok || req.ThinkingBudget == 0 || !ThinkingOutsideOutputLimit(t.Provider) ||
@@ -92,6 +93,9 @@ func OutputCostBound(t *Target, req Request) (int, bool) {
 	thinking := req.ThinkingBudget
 	if thinking < 0 {
 		thinking = MaxDynamicThinkingTokens
+	}
+	if req.ThinkingFitted {
+		thinking = min(thinking, bound/2)
 	}
 	return satAdd(bound, thinking), true
 }

@@ -249,6 +249,21 @@ func TestOutputCostBoundThinking(t *testing.T) {
 	if c := p.Plan(req, nil, p.MaxLatency, 0, nil, 0).Candidates[0]; c.Excluded != ExcludedOverHardCostCap {
 		t.Fatalf("with thinking: %+v", c)
 	}
+	// Fitted thinking (a chat client's reasoning_effort) is sent at most half the limit, and priced so.
+	req = Request{InputTokensUpper: 100, MaxTokens: 4000, ThinkingBudget: 24576, ThinkingFitted: true}
+	if got, _ := OutputCostBound(&gem, req); got != 4000+2000 {
+		t.Errorf("fitted thinking: bound %d, want 6000", got)
+	}
+	if c := p.Plan(req, nil, p.MaxLatency, 0, nil, 0).Candidates[0]; c.Excluded != ExcludedOverHardCostCap {
+		t.Fatalf("fitted thinking over the cap: %+v", c)
+	}
+	req.MaxTokens = 3000 // 3,000 + 1,500 tokens at $10/M = $0.045: within
+	if c := p.Plan(req, nil, p.MaxLatency, 0, nil, 0).Candidates[0]; !c.Eligible {
+		t.Fatalf("fitted thinking within the cap: %+v", c)
+	}
+	if got, _ := OutputCostBound(&gem, Request{MaxTokens: 4000, ThinkingBudget: 1024, ThinkingFitted: true}); got != 4000+1024 {
+		t.Errorf("a fitted budget below half the limit is counted whole: %d", got)
+	}
 	// Saturates rather than overflowing.
 	req = Request{MaxTokens: math.MaxInt, ThinkingBudget: 1}
 	if got, _ := OutputCostBound(&gem, req); got != 65_536+1 {

@@ -54,6 +54,9 @@ type Request struct {
 	// MaxTokens), AdaptiveThinking when the model decides, 0 for none. It raises the output cost bound of
 	// providers that count thinking outside the output limit (OutputCostBound).
 	ThinkingBudget int
+	// ThinkingFitted says the thinking is a hint the adapters fit to at most half the output limit they send
+	// (a chat client's reasoning_effort), so the cost bound counts no more than that.
+	ThinkingFitted bool
 	// Tools, StructuredOutput, Vision and Stream say the request uses tools, a JSON schema response format,
 	// image input, or streaming; each makes the matching capability required.
 	Tools            bool

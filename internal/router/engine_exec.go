@@ -848,9 +848,9 @@ func describe(req *providers.ChatRequest, stream bool) policy.Request {
 			s.ToolSchemaBytes = len(b)
 		}
 	}
-	thinking := 0
+	thinking, fitted := 0, false
 	if r := req.Reasoning; r != nil && !req.CountTokens { // counting generates nothing, thinking included
-		thinking = r.BudgetTokens
+		thinking, fitted = r.BudgetTokens, r.BestEffort
 		if r.Adaptive {
 			thinking = policy.AdaptiveThinking
 		}
@@ -865,6 +865,7 @@ func describe(req *providers.ChatRequest, stream bool) policy.Request {
 		InputTokensUpper: input,
 		MaxTokens:        req.EffectiveMaxTokens(),
 		ThinkingBudget:   thinking,
+		ThinkingFitted:   fitted,
 		Tools:            len(req.Tools) > 0,
 		StructuredOutput: structured,
 		Vision:           s.Images > 0,

@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
 
+	"github.com/llmroute/llmroute/api/v1alpha1"
+	"github.com/llmroute/llmroute/internal/faults"
 	"github.com/llmroute/llmroute/internal/router"
 )
 
@@ -127,5 +130,38 @@ func TestChatCompletionsReasoningEffort(t *testing.T) {
 	}
 	if body := string(r.fakes["claude"].LastRequestBody()); !strings.Contains(body, `"budget_tokens":1024`) {
 		t.Errorf("the primary was not asked to think: %s", body)
+	}
+}
+
+// TestChatCompletionsReasoningEffortUnderHardCap: a reasoning_effort budget is priced as the adapters send it, at
+// most half the output limit, so a Gemini target (whose thinking is priced beside the limit) stays eligible under
+// a cap the whole tier's budget would break, and a cap below even the fitted budget still refuses before any call.
+func TestChatCompletionsReasoningEffortUnderHardCap(t *testing.T) {
+	// 2,000 output tokens plus 1,000 fitted thinking at $2.50/M is about $0.0075 (with the catalog's margin);
+	// the whole high budget, 24,576 more, would be about $0.066.
+	for _, tc := range []struct {
+		hardCap float64
+		ok      bool
+	}{{0.02, true}, {0.006, false}} {
+		hardCap := tc.hardCap
+		r := newRig(t, rigOptions{spec: func(s *v1alpha1.RoutePolicySpec) { s.Constraints.MaxCostPerRequestUSD = &hardCap }}, geminiTarget)
+		p := userMsg("six times seven")
+		p.ReasoningEffort = shared.ReasoningEffortHigh
+		p.MaxCompletionTokens = openai.Int(2000)
+		_, err := r.client.Chat.Completions.New(context.Background(), p)
+		if tc.ok {
+			if err != nil {
+				t.Fatalf("cap %v: %v", hardCap, err)
+			}
+			if body := string(r.fakes["gem"].LastRequestBody()); !strings.Contains(body, `"thinkingBudget":1000`) {
+				t.Errorf("cap %v: %s", hardCap, body)
+			}
+			continue
+		}
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || (apiErr.Code != string(faults.ReasonOverHardCostCap) && apiErr.Code != string(faults.ReasonNoEligibleTarget)) ||
+			r.fakes["gem"].Requests() != 0 {
+			t.Fatalf("cap %v: err %v, %d provider requests; want a refusal before any call", hardCap, err, r.fakes["gem"].Requests())
+		}
 	}
 }
