@@ -36,8 +36,9 @@ const DefaultAnthropicMaxTokens = 4096
 // max_tokens when a target's cap makes max_tokens smaller; no thinking at all when that leaves less than 1024) or
 // {type: adaptive}, with display. While thinking, temperature is left out (Anthropic accepts only 1, its
 // default). Best-effort reasoning (a chat client's reasoning_effort) takes at most half of max_tokens, and is
-// left out when the request's temperature, top_p or tool_choice rules thinking out. Assistant turns send their signed thinking and redacted_thinking blocks first, unchanged; unsigned
-// blocks (reasoning another provider produced) are dropped, as Anthropic would reject them. Anthropic also
+// left out when the request's temperature, top_p or tool_choice rules thinking out. Assistant turns send their
+// signed thinking and redacted_thinking blocks first, unchanged; unsigned blocks (reasoning another provider
+// produced) are dropped, as Anthropic would reject them. Anthropic also
 // rejects a thinking request whose last assistant turn calls tools without starting with a thinking block,
 // which is what a conversation another provider served looks like: such a request is sent without thinking,
 // as Anthropic's own error message advises, and so is every request that does not ask for thinking, with no

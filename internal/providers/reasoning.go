@@ -43,8 +43,11 @@ type Reasoning struct {
 
 // Thinking budgets of ReasoningFromEffort: Google's published mapping of reasoning_effort onto Gemini's
 // thinking budget in its OpenAI-compatible API (low 1K, medium 8K, high 24K), with minimal at Anthropic's
-// smallest budget and xhigh and max above high. OpenAIReasoningEffort maps low, medium and high back to themselves.
-var effortBudgets = map[string]int{"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768}
+// smallest budget and xhigh and max above high. OpenAIReasoningEffort maps low, medium and high back to
+// themselves.
+var effortBudgets = map[string]int{
+	"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768,
+}
 
 // ReasoningFromEffort returns the reasoning a chat-completions request's reasoning_effort asks of targets that
 // take a thinking budget instead (Anthropic, Gemini): BestEffort, with the tier's budget. It returns nil for no
@@ -123,7 +126,8 @@ func OpenAIReasoningEffort(r *Reasoning) string {
 // as sent), is left alone.
 func reasoningExtra(provider string, ep Endpoint, req *ChatRequest) map[string]json.RawMessage {
 	effort := OpenAIReasoningEffort(req.Reasoning)
-	if effort == "" || req.Raw != nil || req.Reasoning.BestEffort || provider != ProviderOpenAI || ep.Reasoning == nil || !*ep.Reasoning {
+	if effort == "" || req.Raw != nil || req.Reasoning.BestEffort || provider != ProviderOpenAI ||
+		ep.Reasoning == nil || !*ep.Reasoning {
 		return req.Extra
 	}
 	extra := maps.Clone(req.Extra) // req is shared between attempts: never write to its map
