@@ -76,6 +76,9 @@ type anthropicThinking struct {
 // anthropicMinThinkingBudget is Anthropic's smallest budget_tokens.
 const anthropicMinThinkingBudget = 1024
 
+// anthropicThinkingMinTopP is the smallest top_p Anthropic accepts together with thinking.
+const anthropicThinkingMinTopP = 0.95
+
 type anthropicRequestMeta struct {
 	UserID string `json:"user_id"`
 }
@@ -462,7 +465,7 @@ func anthropicReasoningFor(ep Endpoint, req *ChatRequest) *Reasoning {
 	}
 	forced := req.ToolChoice != nil && len(req.Tools) > 0 &&
 		(req.ToolChoice.Mode == ToolChoiceRequired || req.ToolChoice.Mode == ToolChoiceFunction)
-	if (req.Temperature != nil && *req.Temperature != 1) || (req.TopP != nil && *req.TopP < 0.95) || forced {
+	if (req.Temperature != nil && *req.Temperature != 1) || (req.TopP != nil && *req.TopP < anthropicThinkingMinTopP) || forced {
 		return nil
 	}
 	return r

@@ -251,9 +251,9 @@ func anthropicReasoning(in *anthropicInboundRequest) (*Reasoning, error) {
 	case in.Temperature != nil && *in.Temperature != 1:
 		return nil, fmt.Errorf("`temperature` may only be set to 1 when thinking is enabled. Please consult our "+
 			"documentation at %s", compat)
-	case in.TopP != nil && *in.TopP < 0.95:
-		return nil, fmt.Errorf("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. "+
-			"Please consult our documentation at %s", compat)
+	case in.TopP != nil && *in.TopP < anthropicThinkingMinTopP:
+		return nil, fmt.Errorf("`top_p` must be greater than or equal to %v or unset when thinking is enabled. "+
+			"Please consult our documentation at %s", anthropicThinkingMinTopP, compat)
 	case len(in.TopK) > 0 && string(bytes.TrimSpace(in.TopK)) != "null":
 		return nil, fmt.Errorf("`top_k` must be unset when thinking is enabled. Please consult our documentation at %s", compat)
 	case in.ToolChoice != nil && (in.ToolChoice.Type == "any" || in.ToolChoice.Type == "tool"):
