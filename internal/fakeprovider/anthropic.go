@@ -117,9 +117,10 @@ func validRedacted(data string) bool {
 }
 
 // checkThinking applies Anthropic's rules to the thinking request and the thinking blocks of the history:
-// budget_tokens >= 1024 and < max_tokens, temperature only 1, top_p at least 0.95, no forced tool, every thinking block signed by
-// Anthropic (this fake), and, while thinking, a last assistant turn that calls tools (or is a prefill) must
-// start with a thinking block; without thinking, a final assistant turn may not contain one.
+// budget_tokens >= 1024 and < max_tokens, temperature only 1, top_p at least 0.95, no forced tool, every
+// thinking block signed by Anthropic (this fake), and, while thinking, a last assistant turn that calls tools
+// (or is a prefill) must start with a thinking block; without thinking, a final assistant turn may not contain
+// one.
 func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
 	if th := req.Thinking; th != nil {
 		switch th.Type {

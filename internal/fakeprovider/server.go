@@ -24,8 +24,9 @@
 //     RedactedThinkingTrigger) and, like Anthropic, rejects with 400 a thinking block in history whose signature
 //     it did not issue, a thinking request whose last tool-use turn does not start with thinking, and the
 //     request rules of extended thinking (budget_tokens >= 1024 and < max_tokens, temperature 1 only, top_p at
-//     least 0.95, no forced tool). Gemini returns thought parts (with includeThoughts) and thoughtsTokenCount; OpenAI counts
-//     reasoning_tokens and shows nothing, and rejects reasoning_effort for gpt-4 and gpt-3 models as OpenAI does.
+//     least 0.95, no forced tool). Gemini returns thought parts (with includeThoughts) and thoughtsTokenCount;
+//     OpenAI counts reasoning_tokens and shows nothing, and rejects reasoning_effort for gpt-4 and gpt-3 models
+//     as OpenAI does.
 package fakeprovider
 
 import (
