@@ -106,6 +106,9 @@ type Attempt struct {
 	Status int `json:"status,omitempty"`
 	// LatencyMS is the attempt's duration in milliseconds.
 	LatencyMS int64 `json:"latency_ms"`
+	// Latency is the attempt's exact duration, for the router's latency histogram: a fast attempt is 0 in
+	// LatencyMS. It is not part of the JSON event.
+	Latency time.Duration `json:"-"`
 	// Key is the key used, absent when none could be resolved.
 	Key *KeyRef `json:"key,omitempty"`
 	// RetryAfterMS is the provider's Retry-After in milliseconds, when it gave one.

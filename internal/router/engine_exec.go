@@ -316,7 +316,7 @@ func (r *run) try(c *policy.Candidate) bool {
 				billed: ar.usage, latency: ar.latency, malformed: true}
 		}
 	}
-	att.LatencyMS = ar.latency.Milliseconds()
+	att.LatencyMS, att.Latency = ar.latency.Milliseconds(), ar.latency
 	if ar.billed != (providers.Usage{}) {
 		if cost, known := policy.ActualCost(t, toPolicyUsage(ar.billed)); known {
 			r.spent += cost

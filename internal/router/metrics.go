@@ -90,7 +90,7 @@ func (m *Metrics) observe(route string, ev *decision.Event, added time.Duration,
 	m.requests.WithLabelValues(route, ev.Final.Outcome, reasonLabel(ev.Final.Reason)).Inc()
 	for i, a := range ev.Attempts {
 		m.attempts.WithLabelValues(route, a.Target, a.Outcome, reasonLabel(a.Reason)).Inc()
-		m.upstreamLatency.WithLabelValues(route, a.Target).Observe(float64(a.LatencyMS) / 1000)
+		m.upstreamLatency.WithLabelValues(route, a.Target).Observe(a.Latency.Seconds())
 		if i > 0 {
 			prev := ev.Attempts[i-1]
 			m.fallbacks.WithLabelValues(route, prev.Target, a.Target, reasonLabel(prev.Reason)).Inc()

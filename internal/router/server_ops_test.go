@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,6 +431,12 @@ func TestOpsEndpoints(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	// The upstream histogram has the attempt's real duration: the fake answers in well under a millisecond,
+	// which the event's latency_ms rounds to 0.
+	sum := metricValue(t, metrics, `llmroute_upstream_latency_seconds_sum{route="team/chat",target="secondary"}`)
+	if sum <= 0 || sum > 10 {
+		t.Errorf("upstream latency sum %g s, want the attempt's duration", sum)
+	}
 	// An unknown model must not become a label value.
 	r.rawPost("/v1/chat/completions", `{"model":"client-chosen-garbage","messages":[]}`, nil)
 	if _, metrics = r.get("/metrics"); strings.Contains(metrics, "client-chosen-garbage") || !strings.Contains(metrics, `route="_unknown"`) {
@@ -521,4 +528,20 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// metricValue returns the value of the sample named exactly series (name and labels) in a text exposition.
+func metricValue(t *testing.T, exposition, series string) float64 {
+	t.Helper()
+	for line := range strings.Lines(exposition) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no sample %s", series)
+	return 0
 }
