@@ -1,8 +1,13 @@
 package providers
 
 import (
+	"encoding/json"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // decodeBoth decodes in as each of the router's hot-path types twice, with encoding/json alone (the reference)
@@ -44,6 +49,8 @@ var decodeSeeds = []string{
 	`{"model":"m","max_tokens":1.5,"messages":[]}`,
 	`{"model":"m","max_tokens":"64","messages":[]}`,
 	`{"model":"m","max_tokens":99999999999999999999,"messages":[]}`,
+	`{"model":"m","max_tokens":9227000000000000000,"messages":[]}`, `{"model":"m","MAX_TOKENS":-9300000000000000000}`,
+	`{"model":"m","max_tokens":922700000000000000,"seed":1234567890123456789,"messages":[]}`,
 	`{"model":null,"messages":null,"tools":null,"stop":null,"max_tokens":null}`,
 	`{"model":"m","messages":[{"role":"user","content":5}]}`,
 	`{"model":"m","messages":{}}`,
@@ -62,4 +69,44 @@ func FuzzUnmarshalJSONMatchesStdlib(f *testing.F) {
 		f.Add([]byte(in))
 	}
 	f.Fuzz(decodeBoth)
+}
+
+// validSeeds are the corners of JSON syntax where validators differ, plus nesting at encoding/json's limit,
+// with brackets inside strings and escaped quotes that a depth count must not take for structure.
+var validSeeds = []string{
+	``, ` `, `1 2`, `01`, `-`, `1.`, `.5`, `1e`, `1E+2`, `-0`, `[-]`, `"\u12"`, `"\x"`, "\"\t\"", `[1,]`, `{"a":1,}`,
+	`nul`, `truex`, " {} ", "{}\x00", "\ufeff{}", `"\ud800"`, `{"a" 1}`, "\x1c1", `{"a":"]]}}\"[["}`, `[[]]]`,
+	strings.Repeat("[", maxNestingDepth) + strings.Repeat("]", maxNestingDepth),
+	strings.Repeat("[", maxNestingDepth+1) + strings.Repeat("]", maxNestingDepth+1),
+	strings.Repeat(`{"a":`, maxNestingDepth) + `1` + strings.Repeat("}", maxNestingDepth),
+	strings.Repeat(`{"a":`, maxNestingDepth+1) + `1` + strings.Repeat("}", maxNestingDepth+1),
+	`["` + strings.Repeat(`[\"`, 2*maxNestingDepth+4) + `"]`, // miscounted if an escaped quote ended the string
+	strings.Repeat(`[{"[":"\"{"},`, maxNestingDepth) + `1` + strings.Repeat("]", maxNestingDepth),
+}
+
+// TestFastPathValidation holds decodeJSON's checks before goccy (segmentio's validator, then goccySafe) to
+// encoding/json.Valid: input they pass must be valid JSON, or goccy would decode garbage; and valid JSON must
+// pass segmentio's validator, or the fast path would be lost.
+func TestFastPathValidation(t *testing.T) {
+	for _, in := range append(slices.Clone(validSeeds), decodeSeeds...) {
+		validBoth(t, []byte(in))
+	}
+}
+
+func FuzzFastPathValidation(f *testing.F) {
+	for _, in := range append(slices.Clone(validSeeds), decodeSeeds...) {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(validBoth)
+}
+
+func validBoth(t *testing.T, in []byte) {
+	t.Helper()
+	std, seg := json.Valid(in), segjson.Valid(in)
+	if seg && goccySafe(in) && !std {
+		t.Fatalf("%.80q...: invalid JSON passes the fast path's checks", in)
+	}
+	if std && !seg {
+		t.Fatalf("%.80q...: valid JSON fails segmentio's validator", in)
+	}
 }
