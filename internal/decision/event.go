@@ -115,6 +115,10 @@ type Attempt struct {
 	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 	// Probe marks the half-open probe of a breaker.
 	Probe bool `json:"probe,omitempty"`
+	// ReasoningDropped marks an attempt sent without the reasoning the client asked for as a hint (chat
+	// reasoning_effort): the target's API refuses thinking with the request's other parameters, or no budget
+	// fits its output limit.
+	ReasoningDropped bool `json:"reasoning_dropped,omitempty"`
 }
 
 // Usage is the token usage reported by the provider.

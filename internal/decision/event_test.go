@@ -31,7 +31,7 @@ func fullEvent() *Event {
 		{N: 1, Target: "a-cheap", Outcome: OutcomeFailed, Class: faults.ClassTransient, Reason: faults.ReasonRateLimited,
 			Status: 429, LatencyMS: 120, RetryAfterMS: 2000, Probe: true,
 			Key: KeyRefOf(keys.Resolved{Source: keys.SourceConfig, ID: "payments/groq#a1b2c3d4"})},
-		{N: 2, Target: "b-stable", Outcome: OutcomeOK, Status: 200, LatencyMS: 180,
+		{N: 2, Target: "b-stable", Outcome: OutcomeOK, Status: 200, LatencyMS: 180, ReasoningDropped: true,
 			Key: &KeyRef{Source: keys.SourceEnv, ID: "ANTHROPIC_API_KEY#9f8e7d6c"}},
 	}
 	e.Final = Final{Outcome: OutcomeOK, Target: "b-stable", Reason: faults.ReasonFallbackSucceeded, CostUSD: 0.0034,

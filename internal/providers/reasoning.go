@@ -147,3 +147,23 @@ func thinkingFor(ep Endpoint, req *ChatRequest) *Reasoning {
 	}
 	return req.Reasoning
 }
+
+// ReasoningDropped reports whether req asks for best-effort reasoning (a chat client's reasoning_effort) that
+// the provider's adapter sends no thinking for on ep: on Anthropic because the request's temperature, top_p or
+// tool_choice cannot go with thinking, or because no budget fits its output limit; on Gemini because the fitted
+// budget is below the model's minimum. The adapters' own translation decides, so the answer is what was sent.
+// OpenAI-compatible targets are sent the client's value and never drop it.
+func ReasoningDropped(provider string, ep Endpoint, req *ChatRequest) bool {
+	if req == nil || req.Reasoning == nil || !req.Reasoning.BestEffort || req.CountTokens {
+		return false
+	}
+	switch provider {
+	case ProviderAnthropic:
+		out, err := toAnthropic(ep, req)
+		return err == nil && out.Thinking == nil
+	case ProviderGemini:
+		out, _, err := toGemini(ep, req)
+		return err == nil && (out.GenerationConfig == nil || out.GenerationConfig.ThinkingConfig == nil)
+	}
+	return false
+}

@@ -452,6 +452,13 @@ func TestBestEffortThinking(t *testing.T) {
 				if got != p.want {
 					t.Errorf("%s: thinking %s, want %s", p.provider, got, p.want)
 				}
+				// The decision event's reasoning_dropped comes from the same translation as what was sent.
+				if dropped := providers.ReasoningDropped(p.provider, ep, req); dropped != (got == "") {
+					t.Errorf("%s: ReasoningDropped %v with thinking %q sent", p.provider, dropped, got)
+				}
+				if providers.ReasoningDropped(providers.ProviderOpenAI, ep, req) {
+					t.Error("openai: ReasoningDropped, but OpenAI-compatible targets get the client's value")
+				}
 				if all := sentJSON(t, u); p.provider == "anthropic" && tc.kept != "" && !strings.Contains(all, tc.kept) {
 					t.Errorf("anthropic: %s not sent: %s", tc.kept, all)
 				}

@@ -292,7 +292,8 @@ func (r *run) try(c *policy.Candidate) bool {
 	ep := providers.Endpoint{BaseURL: t.BaseURL, Model: t.Model, Key: res.Secret, MaxTokens: c.OutputBound,
 		Reasoning: t.Caps.Reasoning}
 	n := r.attempts() + 1
-	att := decision.Attempt{N: n, Target: t.Name, Key: decision.KeyRefOf(res), Probe: permit.Probe}
+	att := decision.Attempt{N: n, Target: t.Name, Key: decision.KeyRefOf(res), Probe: permit.Probe,
+		ReasoningDropped: providers.ReasoningDropped(string(t.Provider), ep, r.in.Req)}
 	r.out.Target = t
 	r.out.Attempts = n
 	r.tried[t.Index] = true

@@ -95,6 +95,9 @@ func TestChatCompletionsReasoningEffort(t *testing.T) {
 				t.Errorf("%s: the provider was not asked to think as it understands it: %s", tc.tg.name, body)
 			}
 			ev := r.event(h.Get(router.HeaderRequestID))
+			if ev.Attempts[0].ReasoningDropped {
+				t.Errorf("%s stream=%v: the event says the reasoning was dropped, but it was sent", tc.tg.name, stream)
+			}
 			// 6 reply words and 5 thinking words, each a token in the fake.
 			if u := ev.Final.Usage; u == nil || u.OutputTokens != 11 || (tc.tg.name == "gem" && u.ReasoningTokens != 5) {
 				t.Errorf("%s stream=%v: usage %+v, want the thinking billed as output", tc.tg.name, stream, u)
@@ -110,11 +113,22 @@ func TestChatCompletionsReasoningEffort(t *testing.T) {
 	r := newRig(t, rigOptions{}, anthropicTarget)
 	p := low()
 	p.Temperature = openai.Float(0.2)
-	if reasoning, content, _ := chatReasoning(t, r, p, false); reasoning != "" || content != reply {
+	reasoning, content, h := chatReasoning(t, r, p, false)
+	if reasoning != "" || content != reply {
 		t.Errorf("temperature 0.2: reasoning %q content %q", reasoning, content)
 	}
 	if body := string(r.fakes["claude"].LastRequestBody()); strings.Contains(body, `"thinking"`) || !strings.Contains(body, `"temperature":0.2`) {
 		t.Errorf("temperature 0.2: %s", body)
+	}
+	// The decision event says so: the client asked for reasoning and did not get it.
+	if ev := r.event(h.Get(router.HeaderRequestID)); len(ev.Attempts) != 1 || !ev.Attempts[0].ReasoningDropped {
+		t.Errorf("temperature 0.2: attempts %+v, want reasoning_dropped", ev.Attempts)
+	}
+	// Without an effort there is nothing to drop.
+	p = userMsg(prompt)
+	p.Temperature = openai.Float(0.2)
+	if _, _, h := chatReasoning(t, r, p, false); r.event(h.Get(router.HeaderRequestID)).Attempts[0].ReasoningDropped {
+		t.Error("no effort asked: reasoning_dropped set")
 	}
 
 	// A broken Anthropic primary fails over to Gemini, which thinks at the same effort.
