@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	segjson "github.com/segmentio/encoding/json"
+
 	"github.com/llmroute/llmroute/internal/faults"
 	"github.com/llmroute/llmroute/internal/keys"
 )
@@ -186,13 +188,16 @@ func (e Event) MarshalJSON() ([]byte, error) {
 }
 
 // encode returns json.Marshal(e) without going through MarshalJSON: encoding/json re-scans whatever a
-// Marshaler returns, which made encoding an event about 3.5 times as expensive (11.4 µs against 3.3 µs).
+// Marshaler returns, which made encoding an event about 3.5 times as expensive (11.4 µs against 3.3 µs). It
+// encodes with github.com/segmentio/encoding, which writes the same bytes as encoding/json, escapes and number
+// forms included (TestEncodeEqualsMarshal, FuzzEncodeEqualsMarshal), in 1.8 µs: every request's event is
+// encoded, and on a 2-core machine the decision log's goroutine takes that CPU from requests.
 func (e *Event) encode() ([]byte, error) {
 	if e.Event != EventName {
 		return json.Marshal(e) // MarshalJSON sets the event name
 	}
 	type plain Event
-	return json.Marshal((*plain)(e))
+	return segjson.Marshal((*plain)(e))
 }
 
 // Float returns a pointer to v, for the optional cost fields.
