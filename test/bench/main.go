@@ -309,8 +309,8 @@ func runBench(cfg benchConfig) error {
 	for r := 0; r < cfg.repeat; r++ {
 		for _, rate := range cfg.rates {
 			client.CloseIdleConnections()
-			for i, r := range takeTurns(client, eps, rate, cfg.step, cfg.slice) {
-				results[key{eps[i].name, rate}] = append(results[key{eps[i].name, rate}], r)
+			for i, res := range takeTurns(client, eps, rate, cfg.step, cfg.slice) {
+				results[key{eps[i].name, rate}] = append(results[key{eps[i].name, rate}], res)
 			}
 		}
 		for _, ep := range eps {
@@ -591,21 +591,13 @@ func takeTurns(client *http.Client, eps []endpoint, rate int, d, slice time.Dura
 	return out
 }
 
-// joinSlices joins the slices of one step: everything adds up, except the peak RSS, which is the highest of
-// any slice.
+// joinSlices joins the slices of one step as merge joins repeats, except the peak RSS: every slice is this
+// step's load, so the step's peak is the highest of any slice, not the first one's.
 func joinSlices(rs []result) result {
-	var j result
+	j := merge(rs)
 	for _, r := range rs {
-		j.lat = append(j.lat, r.lat...)
-		j.lag = append(j.lag, r.lag...)
-		j.errors += r.errors
-		j.elapsed += r.elapsed
-		j.cpu += r.cpu
-		j.count += r.count
 		j.hwmKB = max(j.hwmKB, r.hwmKB)
 	}
-	slices.Sort(j.lat)
-	slices.Sort(j.lag)
 	return j
 }
 
