@@ -255,3 +255,25 @@ func deref(p *int) int {
 	}
 	return *p
 }
+
+// GeminiThinkingLevels reports whether a Gemini model takes its thinking as thinkingConfig.thinkingLevel rather
+// than as a thinkingBudget: Gemini 3 and later (gemini-3-pro-preview, gemini-3.1-flash-lite, ...). Google keeps
+// thinkingBudget working on them for compatibility only, and refuses a request that sets both. The "models/"
+// prefix of Gemini's resource names is ignored. Earlier models (gemini-2.5-flash, gemini-2.0-flash) and names
+// that are not gemini-<major>... report false.
+func GeminiThinkingLevels(model string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimPrefix(model, "models/"), "gemini-")
+	if !ok {
+		return false
+	}
+	major := 0
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' && n < 3 {
+		major = major*10 + int(rest[n]-'0')
+		n++
+	}
+	if n == 0 || (n < len(rest) && rest[n] != '.' && rest[n] != '-') {
+		return false
+	}
+	return major >= 3
+}

@@ -172,3 +172,40 @@ func TestNilCatalog(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestGeminiThinkingLevels(t *testing.T) {
+	for model, want := range map[string]bool{
+		"gemini-3-pro-preview":          true,
+		"models/gemini-3-flash-preview": true,
+		"gemini-3.1-flash-lite":         true,
+		"gemini-3":                      true,
+		"gemini-10-ultra":               true,
+		"gemini-2.5-flash":              false,
+		"models/gemini-2.5-pro":         false,
+		"gemini-2.0-flash":              false,
+		"gemini-1.5-pro-002":            false,
+		"gemini-exp-1206":               false,
+		"gemini-3x":                     false,
+		"gemini-2025-preview":           false,
+		"gemma-4-31b-it":                false,
+		"gpt-4o":                        false,
+		"":                              false,
+	} {
+		if got := GeminiThinkingLevels(model); got != want {
+			t.Errorf("GeminiThinkingLevels(%q) = %v, want %v", model, got, want)
+		}
+	}
+	// Every Gemini 3 model of the snapshot is one: the prefix rule must not miss a published name.
+	n := 0
+	for _, m := range Default().Models() {
+		if m.Provider == "gemini" && strings.HasPrefix(m.Model, "gemini-3") {
+			n++
+			if !GeminiThinkingLevels(m.Model) {
+				t.Errorf("%s: not recognised as taking thinking levels", m.Model)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("the snapshot has no Gemini 3 model; the check above checked nothing")
+	}
+}

@@ -74,8 +74,9 @@ type geminiRequest struct {
 	GenerationConfig *struct {
 		MaxOutputTokens int `json:"maxOutputTokens"`
 		ThinkingConfig  *struct {
-			ThinkingBudget  *int `json:"thinkingBudget"`
-			IncludeThoughts bool `json:"includeThoughts"`
+			ThinkingBudget  *int    `json:"thinkingBudget"`
+			ThinkingLevel   *string `json:"thinkingLevel"`
+			IncludeThoughts bool    `json:"includeThoughts"`
 		} `json:"thinkingConfig"`
 	} `json:"generationConfig"`
 }
@@ -138,6 +139,17 @@ func (p *geminiProto) parse(body []byte) (*call, error) {
 			// Thinking is on by default on Gemini 2.5 Flash; the fake thinks only when asked, so that answers
 			// without a thinkingConfig stay as they were. Thoughts come back only with includeThoughts.
 			c.thinking = dynamicThinking
+			if l := tc.ThinkingLevel; l != nil {
+				if tc.ThinkingBudget != nil {
+					return nil, errors.New("Unable to submit request because thinking_budget and thinking_level are not supported together.") //nolint:staticcheck // the real API's wording
+				}
+				switch c.thinkingLevel = strings.ToLower(*l); c.thinkingLevel {
+				case "minimal", "low", "medium", "high":
+				default:
+					return nil, fmt.Errorf("Invalid value at 'generation_config.thinking_config.thinking_level' "+ //nolint:staticcheck // the real API's wording
+						"(type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), %q", *l)
+				}
+			}
 			if b := tc.ThinkingBudget; b != nil {
 				if *b < -1 || *b > geminiMaxThinkingBudget {
 					return nil, fmt.Errorf("* GenerateContentRequest.generation_config.thinking_config.thinking_budget: "+
@@ -151,6 +163,15 @@ func (p *geminiProto) parse(body []byte) (*call, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkModel implements modelChecker: only Gemini 3 models take a thinkingLevel; the 2.5 models the fake
+// otherwise stands for refuse it.
+func (p *geminiProto) checkModel(c *call) error {
+	if c.thinkingLevel != "" && !strings.HasPrefix(c.model, "gemini-3") {
+		return errors.New("Thinking level is not supported for this model.") //nolint:staticcheck // the real API's wording
+	}
+	return nil
 }
 
 // counts implements tokenCounter.

@@ -38,6 +38,9 @@ type call struct {
 	// thinking is the thinking the request asks for: 0 none, > 0 a budget in tokens, dynamicThinking when the
 	// model decides.
 	thinking int
+	// thinkingLevel is Gemini's thinkingConfig.thinkingLevel, lower-cased; checkModel refuses it on a model
+	// before Gemini 3.
+	thinkingLevel string
 	// hideThinking: think, but return no thinking text (Anthropic display omitted, Gemini includeThoughts
 	// false, OpenAI, which never shows its reasoning).
 	hideThinking bool

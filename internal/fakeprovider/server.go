@@ -300,6 +300,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if model != "" {
 		c.model = model
 	}
+	if mc, ok := p.(modelChecker); ok {
+		if err := mc.checkModel(c); err != nil {
+			p.writeError(w, errBadRequest, err.Error())
+			return
+		}
+	}
 	c.stream = c.stream || stream
 	if len(s.opts.Models) > 0 && !contains(s.opts.Models, c.model) {
 		p.writeError(w, errModelNotFound, c.model)
@@ -415,6 +421,12 @@ func (s *Server) stream(w http.ResponseWriter, p protocol, c *call, res *result,
 		return true
 	}
 	p.renderStream(c, res, emit)
+}
+
+// modelChecker is a protocol with rules that depend on the model, which the path may name: they run once the
+// call knows its model.
+type modelChecker interface {
+	checkModel(c *call) error
 }
 
 // tokenCounter is a protocol with a token counting endpoint (Anthropic's count_tokens, Gemini's countTokens),

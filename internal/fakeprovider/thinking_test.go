@@ -217,3 +217,78 @@ func readThinking(t *testing.T, sr providers.StreamReader) (reasoning, signature
 		}
 	}
 }
+
+// Gemini 3 models take a thinkingLevel, earlier ones a thinkingBudget, and no model both. The fake holds the
+// adapter to it: what the adapter sends each model must be accepted.
+func TestGeminiThinkingLevel(t *testing.T) {
+	s := start(t, fakeprovider.Options{Provider: fakeprovider.Gemini})
+	const user = `{"contents":[{"role":"user","parts":[{"text":"hello there"}]}],`
+	for _, tt := range []struct {
+		path, config string
+		status       int
+		want         string
+	}{
+		{"/models/gemini-3-pro-preview:generateContent", `{"thinkingLevel":"low","includeThoughts":true}`, 200, `"thought":true`},
+		{"/models/gemini-3-flash-preview:generateContent", `{"thinkingLevel":"HIGH"}`, 200, `"thoughtsTokenCount":4`},
+		{"/models/gemini-2.5-flash:generateContent", `{"thinkingLevel":"low"}`, 400, "Thinking level is not supported for this model"},
+		{"/models/gemini-3-pro-preview:generateContent", `{"thinkingLevel":"low","thinkingBudget":1024}`, 400, "not supported together"},
+		{"/models/gemini-3-pro-preview:generateContent", `{"thinkingLevel":"deep"}`, 400, "thinking_level"},
+	} {
+		status, body := post(t, s, tt.path, user+`"generationConfig":{"thinkingConfig":`+tt.config+`}}`)
+		if status != tt.status || !strings.Contains(body, tt.want) {
+			t.Errorf("%s %s: %d %s", tt.path, tt.config, status, body)
+		}
+	}
+
+	a := adapter(t, fakeprovider.Gemini)
+	for _, tt := range []struct {
+		name, model string
+		reasoning   providers.Reasoning
+		maxTokens   int
+		sent        string // the thinkingConfig the adapter sends
+		dropped     bool
+	}{
+		{"small budget", "gemini-3-pro-preview", providers.Reasoning{BudgetTokens: 2048}, 0, `{"thinkingLevel":"low","includeThoughts":true}`, false},
+		{"large budget", "gemini-3-pro-preview", providers.Reasoning{BudgetTokens: 8192}, 0, `{"thinkingLevel":"high","includeThoughts":true}`, false},
+		{"adaptive", "gemini-3.1-flash-lite", providers.Reasoning{Adaptive: true, Display: providers.ThinkingDisplaySummarized}, 0, `{"includeThoughts":true}`, false},
+		// reasoning_effort high with a small output limit: fitted to 50 tokens, it asks for low rather than
+		// leaving the model at its default, high.
+		{"best effort, small limit", "gemini-3-flash-preview", providers.Reasoning{BudgetTokens: 24576, BestEffort: true}, 100, `{"thinkingLevel":"low","includeThoughts":true}`, false},
+		{"budget model", "gemini-2.5-flash", providers.Reasoning{BudgetTokens: 2048, Display: providers.ThinkingDisplayOmitted}, 0, `{"thinkingBudget":2048}`, false},
+		{"budget model, best effort, small limit", "gemini-2.5-flash", providers.Reasoning{BudgetTokens: 24576, BestEffort: true}, 100, "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := request(t, `{"model":"m","messages":[{"role":"user","content":"hello there"}]}`)
+			if tt.maxTokens > 0 {
+				req.MaxTokens = &tt.maxTokens
+			}
+			req.Reasoning = &tt.reasoning
+			e := ep(s, key)
+			e.Model = tt.model
+			if got := providers.ReasoningDropped(providers.ProviderGemini, e, req); got != tt.dropped {
+				t.Errorf("ReasoningDropped = %v, want %v", got, tt.dropped)
+			}
+			resp, usage, err := a.Do(context.Background(), nil, e, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sent struct {
+				GenerationConfig struct {
+					ThinkingConfig json.RawMessage `json:"thinkingConfig"`
+				} `json:"generationConfig"`
+			}
+			if err := json.Unmarshal(s.LastRequestBody(), &sent); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(sent.GenerationConfig.ThinkingConfig); got != tt.sent {
+				t.Errorf("thinkingConfig %s, want %s", got, tt.sent)
+			}
+			if thinks := usage.ReasoningTokens > 0; thinks == tt.dropped {
+				t.Errorf("reasoning tokens %d, dropped %v", usage.ReasoningTokens, tt.dropped)
+			}
+			if len(resp.Choices) != 1 || resp.Choices[0].FinishReason == "" {
+				t.Errorf("answer %+v", resp)
+			}
+		})
+	}
+}

@@ -1,6 +1,9 @@
 package policy
 
-import "github.com/llmroute/llmroute/api/v1alpha1"
+import (
+	"github.com/llmroute/llmroute/api/v1alpha1"
+	"github.com/llmroute/llmroute/internal/catalog"
+)
 
 // Fixed terms of the input-token upper bound. They are margins for tokens a provider adds around the content
 // (chat-template markers, tool rendering, image encoding), not measurements; see doc.go.
@@ -82,7 +85,8 @@ func ThinkingOutsideOutputLimit(p v1alpha1.Provider) bool { return p == v1alpha1
 // OutputCostBound returns the most output tokens t can bill for req, and false when nothing bounds it: the
 // OutputBound, plus, when the request asks for thinking and t's provider counts thinking outside the output
 // limit (ThinkingOutsideOutputLimit) on a model not known to be unable to think, the thinking budget
-// (MaxDynamicThinkingTokens for adaptive thinking), or for fitted thinking (Request.ThinkingFitted) at most half the
+// (MaxDynamicThinkingTokens for adaptive thinking and for a Gemini 3 model, which the router sends a
+// thinkingLevel rather than a budget), or for fitted thinking (Request.ThinkingFitted) at most half the
 // OutputBound. The router never sends a larger budget than the one counted here.
 func OutputCostBound(t *Target, req Request) (int, bool) {
 	bound, ok := OutputBound(t, req)
@@ -91,10 +95,10 @@ func OutputCostBound(t *Target, req Request) (int, bool) {
 		return bound, ok
 	}
 	thinking := req.ThinkingBudget
-	if thinking < 0 {
+	if thinking < 0 || catalog.GeminiThinkingLevels(t.Model) {
+		// A model that decides, and a Gemini 3 model, which is sent a thinkingLevel: a level bounds nothing.
 		thinking = MaxDynamicThinkingTokens
-	}
-	if req.ThinkingFitted {
+	} else if req.ThinkingFitted {
 		thinking = min(thinking, bound/2)
 	}
 	return satAdd(bound, thinking), true

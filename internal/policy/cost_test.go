@@ -264,6 +264,18 @@ func TestOutputCostBoundThinking(t *testing.T) {
 	if got, _ := OutputCostBound(&gem, Request{MaxTokens: 4000, ThinkingBudget: 1024, ThinkingFitted: true}); got != 4000+1024 {
 		t.Errorf("a fitted budget below half the limit is counted whole: %d", got)
 	}
+	// A Gemini 3 model is sent a thinkingLevel, which bounds nothing: whatever the budget, fitted or not, it is
+	// counted as thinking the model decides. Without thinking asked, nothing is added.
+	gem3 := with(gem, func(t *Target) { t.Model = "gemini-3-pro-preview" })
+	for _, r := range []Request{{MaxTokens: 4000, ThinkingBudget: 1024, ThinkingFitted: true},
+		{MaxTokens: 4000, ThinkingBudget: 3000}, {MaxTokens: 4000, ThinkingBudget: AdaptiveThinking}} {
+		if got, _ := OutputCostBound(&gem3, r); got != 4000+MaxDynamicThinkingTokens {
+			t.Errorf("gemini 3, %+v: bound %d, want %d", r, got, 4000+MaxDynamicThinkingTokens)
+		}
+	}
+	if got, _ := OutputCostBound(&gem3, Request{MaxTokens: 4000}); got != 4000 {
+		t.Errorf("gemini 3 without thinking: bound %d", got)
+	}
 	// Saturates rather than overflowing.
 	req = Request{MaxTokens: math.MaxInt, ThinkingBudget: 1}
 	if got, _ := OutputCostBound(&gem, req); got != 65_536+1 {

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/llmroute/llmroute/internal/catalog"
 )
 
 // GeminiAdapter speaks the Gemini API's generateContent and streamGenerateContent (alt=sse). The key goes in the
@@ -35,11 +37,13 @@ import (
 // it inside the id it makes up (call_<n>_ts_<base64url signature>) and restores it when the client sends the
 // assistant turn back.
 //
-// Thinking: a request's Reasoning becomes generationConfig.thinkingConfig {thinkingBudget, includeThoughts}: the
-// budget is the request's, at most GeminiMaxThinkingBudget (the largest every thinking model accepts), or -1
-// (dynamic: the model decides) for adaptive thinking; includeThoughts is true unless the display is omitted.
-// Best-effort reasoning (a chat client's reasoning_effort) is fitted to half of maxOutputTokens, and left out
-// when that is below the smallest budget every model accepts.
+// Thinking: a request's Reasoning becomes generationConfig.thinkingConfig (see geminiThinkingConfig). Gemini 3
+// and later models get {thinkingLevel, includeThoughts}: low or high by the budget, no level for adaptive
+// thinking. Earlier models get {thinkingBudget, includeThoughts}: the budget is the request's, at most
+// GeminiMaxThinkingBudget (the largest every thinking model accepts), or -1 (dynamic: the model decides) for
+// adaptive thinking. includeThoughts is true unless the display is omitted. Best-effort reasoning (a chat
+// client's reasoning_effort) is fitted to half of maxOutputTokens, and, on a budget model, left out when that
+// is below the smallest budget every model accepts.
 // Earlier turns' thinking is not sent back: Gemini takes no thought text in a request, only the signatures of
 // function calls, which travel in the tool call ids as described above.
 //
@@ -117,9 +121,12 @@ type geminiGenConfig struct {
 	ThinkingConfig     *geminiThinking `json:"thinkingConfig,omitempty"`
 }
 
+// geminiThinking is generationConfig.thinkingConfig. At most one of ThinkingBudget and ThinkingLevel is set:
+// Gemini refuses a request with both.
 type geminiThinking struct {
-	ThinkingBudget  int  `json:"thinkingBudget"`
-	IncludeThoughts bool `json:"includeThoughts,omitempty"`
+	ThinkingBudget  *int   `json:"thinkingBudget,omitempty"`
+	ThinkingLevel   string `json:"thinkingLevel,omitempty"`
+	IncludeThoughts bool   `json:"includeThoughts,omitempty"`
 }
 
 // GeminiMaxThinkingBudget is the largest thinkingBudget every Gemini thinking model accepts (2.5 Flash and
@@ -407,21 +414,47 @@ func toGemini(ep Endpoint, req *ChatRequest) (*geminiRequest, string, error) {
 		}
 	}
 	if r := thinkingFor(ep, req); r != nil {
-		th := &geminiThinking{ThinkingBudget: min(fitBestEffort(r, gc.MaxOutputTokens), GeminiMaxThinkingBudget),
-			IncludeThoughts: r.Display != ThinkingDisplayOmitted}
-		if r.Adaptive || r.BudgetTokens <= 0 {
-			th.ThinkingBudget = geminiDynamicThinking
-		}
-		if r.BestEffort && th.ThinkingBudget < geminiMinThinkingBudget {
-			th = nil // an output limit too small to think within: the model's default
-		}
-		gc.ThinkingConfig = th
+		gc.ThinkingConfig = geminiThinkingConfig(model, r, gc.MaxOutputTokens)
 	}
 	if gc.Temperature != nil || gc.TopP != nil || gc.MaxOutputTokens > 0 || len(gc.StopSequences) > 0 ||
 		gc.ResponseMimeType != "" || gc.ThinkingConfig != nil {
 		out.GenerationConfig = &gc
 	}
 	return out, model, nil
+}
+
+// geminiThinkingConfig returns the thinkingConfig that asks model for r, with maxOutput the request's
+// maxOutputTokens (0: unset), or nil for none.
+//
+// Gemini 3 and later (catalog.GeminiThinkingLevels) take a thinkingLevel: a budget below 4,096 tokens (what
+// OpenAIReasoningEffort calls low) asks for "low", a larger one for "high"; those are the two levels every
+// Gemini 3 model accepts (medium and minimal exist on Flash only). Best-effort reasoning is fitted to half of
+// maxOutput first, and a small output limit asks for "low" rather than leaving the model at its default, which is
+// "high". Adaptive thinking sends no level, only includeThoughts: the model's default is dynamic thinking.
+//
+// Earlier models take a thinkingBudget: the request's, at most GeminiMaxThinkingBudget, or -1 (dynamic) for
+// adaptive thinking. Best-effort reasoning whose fitted budget falls below geminiMinThinkingBudget gets none.
+func geminiThinkingConfig(model string, r *Reasoning, maxOutput int) *geminiThinking {
+	th := &geminiThinking{IncludeThoughts: r.Display != ThinkingDisplayOmitted}
+	adaptive := r.Adaptive || r.BudgetTokens <= 0
+	budget := min(fitBestEffort(r, maxOutput), GeminiMaxThinkingBudget)
+	if catalog.GeminiThinkingLevels(model) {
+		switch {
+		case adaptive:
+		case budget < reasoningMediumFrom:
+			th.ThinkingLevel = "low"
+		default:
+			th.ThinkingLevel = "high"
+		}
+		return th
+	}
+	if adaptive {
+		budget = geminiDynamicThinking
+	} else if r.BestEffort && budget < geminiMinThinkingBudget {
+		return nil // an output limit too small to think within: the model's default
+	}
+	th.ThinkingBudget = &budget
+	return th
 }
 
 func nonNullRaw(raw json.RawMessage) json.RawMessage {
