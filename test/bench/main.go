@@ -50,6 +50,7 @@ func main() {
 	failoverDur := flag.Duration("failover", 10*time.Second, "duration of each failover run (0 skips them)")
 	binary := flag.String("llmroute", "", "llmroute binary, with llmroute-router beside it when the lean data plane is to be measured; default: go build both")
 	flag.Var(&llmrouteEnv, "llmroute-env", "NAME=VALUE added to llmroute's environment only (repeatable), for experiments")
+	flag.Var(&proxyEnv, "proxy-env", "NAME=VALUE added to the reverse proxy's environment only (repeatable), for experiments")
 	flag.Parse()
 	var err error
 	switch *mode {
@@ -124,8 +125,8 @@ func runProxy(upstream string) error {
 	return nil
 }
 
-// llmrouteEnv is added to the environment of the llmroute processes only.
-var llmrouteEnv envList
+// llmrouteEnv is added to the environment of the llmroute processes only, proxyEnv to the reverse proxy's.
+var llmrouteEnv, proxyEnv envList
 
 type envList []string
 
@@ -272,7 +273,7 @@ func runBench(cfg benchConfig) error {
 	}
 	defer fake.stop()
 	fakeURL := fake.ready[0]
-	proxy, err := startChild(self, []string{"-mode=proxy", "-upstream=" + strings.TrimSuffix(fakeURL, "/v1")}, true)
+	proxy, err := startChild(self, []string{"-mode=proxy", "-upstream=" + strings.TrimSuffix(fakeURL, "/v1")}, true, proxyEnv...)
 	if err != nil {
 		return err
 	}
@@ -385,6 +386,16 @@ func printRepeatSpread(cfg benchConfig, runs func(ep string, rate int) []result)
 }
 
 func startLLMRoute(bin, manifest, tmp, apiPort, adminPort string) (*child, string, error) {
+	// The ports are fixed, so a second bench (or a leftover llmroute) on them would answer /readyz for the
+	// llmroute started here, and every llmroute row would then measure connection errors to a process that
+	// exits or serves other routes. Refuse to start instead.
+	for _, port := range []string{apiPort, adminPort} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return nil, "", fmt.Errorf("port %s is in use (is another bench or llmroute still running?): %w", port, err)
+		}
+		_ = ln.Close()
+	}
 	c, err := startChild(bin, []string{"serve", "--config", manifest, "--listen", "127.0.0.1:" + apiPort,
 		"--admin-listen", "127.0.0.1:" + adminPort, "--decision-log", filepath.Join(tmp, "decisions-"+apiPort+".jsonl")}, false, llmrouteEnv...)
 	if err != nil {
