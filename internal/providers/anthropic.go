@@ -338,17 +338,14 @@ func toAnthropic(ep Endpoint, req *ChatRequest) (*anthropicRequest, error) {
 	if ep.Model != "" {
 		out.Model = ep.Model
 	}
-	out.MaxTokens = capTokens(req.EffectiveMaxTokens(), ep.MaxTokens)
-	if out.MaxTokens <= 0 {
-		out.MaxTokens = DefaultAnthropicMaxTokens
-	}
+	out.MaxTokens = anthropicMaxTokensFor(ep, req)
 	if req.Temperature != nil {
 		out.Temperature = ptr(min(max(*req.Temperature, 0), 1))
 	}
 	if req.User != "" {
 		out.Metadata = &anthropicRequestMeta{UserID: req.User}
 	}
-	out.Thinking = anthropicThinkingOf(anthropicReasoningFor(ep, req), out.MaxTokens, req.Messages)
+	out.Thinking = anthropicThinkingFor(ep, req)
 	if out.Thinking != nil {
 		out.Temperature = nil // Anthropic accepts only its default, 1, while thinking
 	}
@@ -423,6 +420,20 @@ func toAnthropic(ep Endpoint, req *ChatRequest) (*anthropicRequest, error) {
 		}
 	}
 	return out, nil
+}
+
+// anthropicMaxTokensFor is the max_tokens sent for req on ep: Anthropic requires one.
+func anthropicMaxTokensFor(ep Endpoint, req *ChatRequest) int {
+	if n := capTokens(req.EffectiveMaxTokens(), ep.MaxTokens); n > 0 {
+		return n
+	}
+	return DefaultAnthropicMaxTokens
+}
+
+// anthropicThinkingFor is the thinking parameter toAnthropic sends for req on ep, nil for none. ReasoningDropped
+// asks it too, so that telling whether the reasoning was dropped does not translate the whole request again.
+func anthropicThinkingFor(ep Endpoint, req *ChatRequest) *anthropicThinking {
+	return anthropicThinkingOf(anthropicReasoningFor(ep, req), anthropicMaxTokensFor(ep, req), req.Messages)
 }
 
 // anthropicThinkingOf returns the thinking parameter for r, or nil to send none: when r is nil, when a budget

@@ -66,3 +66,30 @@ func BenchmarkDecodeResponseHead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReasoningDropped is the per-attempt check of a reasoning_effort request sent to Anthropic and
+// Gemini targets; it runs on every such attempt, before the attempt's own translation.
+func BenchmarkReasoningDropped(b *testing.B) {
+	var req providers.ChatRequest
+	body := `{"model":"chat","max_tokens":4000,"reasoning_effort":"low","messages":[{"role":"system","content":"You are terse."},` +
+		`{"role":"user","content":"Summarise the benefits of routing requests across providers in one line."}]}`
+	if err := req.UnmarshalJSON([]byte(body)); err != nil {
+		b.Fatal(err)
+	}
+	if req.Reasoning == nil || !req.Reasoning.BestEffort {
+		b.Fatal("reasoning_effort did not decode as best-effort reasoning")
+	}
+	for _, tc := range []struct{ provider, model string }{
+		{providers.ProviderAnthropic, "claude-sonnet-4-5"}, {providers.ProviderGemini, "gemini-2.5-flash"}} {
+		b.Run(tc.provider, func(b *testing.B) {
+			ep := providers.Endpoint{BaseURL: "http://127.0.0.1:1", Model: tc.model}
+			if providers.ReasoningDropped(tc.provider, ep, &req) {
+				b.Fatal("a 4000-token limit fits a low effort's budget: nothing is dropped")
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				providers.ReasoningDropped(tc.provider, ep, &req)
+			}
+		})
+	}
+}

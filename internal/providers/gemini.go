@@ -314,11 +314,7 @@ func thoughtSignature(id string) string {
 }
 
 func toGemini(ep Endpoint, req *ChatRequest) (*geminiRequest, string, error) {
-	model := req.Model
-	if ep.Model != "" {
-		model = ep.Model
-	}
-	model = strings.TrimPrefix(model, "models/")
+	model := geminiModel(ep, req)
 	out := &geminiRequest{}
 	// Tool messages carry only the call id; Gemini's functionResponse wants the function name.
 	callNames := map[string]string{}
@@ -406,21 +402,43 @@ func toGemini(ep Endpoint, req *ChatRequest) (*geminiRequest, string, error) {
 		}
 	}
 	gc := geminiGenConfig{Temperature: req.Temperature, TopP: req.TopP, StopSequences: req.Stop,
-		MaxOutputTokens: capTokens(req.EffectiveMaxTokens(), ep.MaxTokens)}
+		MaxOutputTokens: geminiMaxOutput(ep, req)}
 	if rf := req.ResponseFormat; rf != nil && (rf.Type == FormatJSONObject || rf.Type == FormatJSONSchema) {
 		gc.ResponseMimeType = "application/json"
 		if rf.Type == FormatJSONSchema && rf.JSONSchema != nil {
 			gc.ResponseJSONSchema = nonNullRaw(rf.JSONSchema.Schema)
 		}
 	}
-	if r := thinkingFor(ep, req); r != nil {
-		gc.ThinkingConfig = geminiThinkingConfig(model, r, gc.MaxOutputTokens)
-	}
+	gc.ThinkingConfig = geminiThinkingFor(ep, req)
 	if gc.Temperature != nil || gc.TopP != nil || gc.MaxOutputTokens > 0 || len(gc.StopSequences) > 0 ||
 		gc.ResponseMimeType != "" || gc.ThinkingConfig != nil {
 		out.GenerationConfig = &gc
 	}
 	return out, model, nil
+}
+
+// geminiModel is the model toGemini asks for: the target's, else the request's, without a "models/" prefix.
+func geminiModel(ep Endpoint, req *ChatRequest) string {
+	model := req.Model
+	if ep.Model != "" {
+		model = ep.Model
+	}
+	return strings.TrimPrefix(model, "models/")
+}
+
+// geminiMaxOutput is the maxOutputTokens sent for req on ep, 0 for none.
+func geminiMaxOutput(ep Endpoint, req *ChatRequest) int {
+	return capTokens(req.EffectiveMaxTokens(), ep.MaxTokens)
+}
+
+// geminiThinkingFor is the thinkingConfig toGemini sends for req on ep, nil for none. ReasoningDropped asks it
+// too, so that telling whether the reasoning was dropped does not translate the whole request again.
+func geminiThinkingFor(ep Endpoint, req *ChatRequest) *geminiThinking {
+	r := thinkingFor(ep, req)
+	if r == nil {
+		return nil
+	}
+	return geminiThinkingConfig(geminiModel(ep, req), r, geminiMaxOutput(ep, req))
 }
 
 // geminiThinkingConfig returns the thinkingConfig that asks model for r, with maxOutput the request's

@@ -151,19 +151,19 @@ func thinkingFor(ep Endpoint, req *ChatRequest) *Reasoning {
 // ReasoningDropped reports whether req asks for best-effort reasoning (a chat client's reasoning_effort) that
 // the provider's adapter sends no thinking for on ep: on Anthropic because the request's temperature, top_p or
 // tool_choice cannot go with thinking, or because no budget fits its output limit; on Gemini because the fitted
-// budget is below the model's minimum. The adapters' own translation decides, so the answer is what was sent.
-// OpenAI-compatible targets are sent the client's value and never drop it.
+// budget is below the model's minimum. It asks the same functions the adapters' translation sends the thinking
+// parameter from (without translating the rest of the request), so the answer is what was sent. A request the
+// adapter cannot translate at all is never sent, so its answer does not matter. OpenAI-compatible targets are
+// sent the client's value and never drop it.
 func ReasoningDropped(provider string, ep Endpoint, req *ChatRequest) bool {
 	if req == nil || req.Reasoning == nil || !req.Reasoning.BestEffort || req.CountTokens {
 		return false
 	}
 	switch provider {
 	case ProviderAnthropic:
-		out, err := toAnthropic(ep, req)
-		return err == nil && out.Thinking == nil
+		return anthropicThinkingFor(ep, req) == nil
 	case ProviderGemini:
-		out, _, err := toGemini(ep, req)
-		return err == nil && (out.GenerationConfig == nil || out.GenerationConfig.ThinkingConfig == nil)
+		return geminiThinkingFor(ep, req) == nil
 	}
 	return false
 }
