@@ -11,11 +11,201 @@ import (
 	"time"
 )
 
-// openAIProto speaks POST {prefix}/chat/completions with Authorization: Bearer.
+// openAIProto speaks POST {prefix}/chat/completions and {prefix}/responses/input_tokens with Authorization:
+// Bearer.
 type openAIProto struct{ s *Server }
 
 func (p *openAIProto) route(r *http.Request) (string, string, bool, bool) {
-	return r.URL.Path, "", false, r.URL.Path == p.s.prefix+"/chat/completions"
+	return r.URL.Path, "", false, r.URL.Path == p.s.prefix+"/chat/completions" || p.counts(r)
+}
+
+// counts implements tokenCounter: OpenAI counts the input of a Responses API request.
+func (p *openAIProto) counts(r *http.Request) bool {
+	return r.URL.Path == p.s.prefix+"/responses/input_tokens"
+}
+
+// renderCount implements tokenCounter.
+func (p *openAIProto) renderCount(b []byte, input int) []byte {
+	return append(appendInt(append(b, `{"object":"response.input_tokens","input_tokens":`...), input), '}')
+}
+
+// inputTokensFields are the fields an input_tokens body may carry; OpenAI refuses any other as an unknown
+// parameter, which catches a chat completions body (messages, max_tokens) sent there.
+var inputTokensFields = map[string]bool{"model": true, "input": true, "instructions": true, "tools": true,
+	"tool_choice": true, "text": true, "reasoning": true, "parallel_tool_calls": true, "previous_response_id": true,
+	"conversation": true, "truncation": true}
+
+// responsesItem is a Responses input item of the kinds a router sends: a message (typed or not), a function
+// call, or a function call's output.
+type responsesItem struct {
+	Type      string          `json:"type"`
+	Role      string          `json:"role"`
+	Content   json.RawMessage `json:"content"`
+	CallID    *string         `json:"call_id"`
+	Name      *string         `json:"name"`
+	Arguments *string         `json:"arguments"`
+	Output    *string         `json:"output"`
+}
+
+// parseCount implements tokenCounter. Every message and instructions counts as a message, a function call
+// and its output as one each, so a chat request translated item for item counts what chat completions bills
+// for it (words plus messages).
+func (p *openAIProto) parseCount(body []byte) (*call, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, fmt.Errorf("could not parse the JSON body of your request: %w", err)
+	}
+	for name := range fields {
+		if !inputTokensFields[name] {
+			return nil, fmt.Errorf("Unknown parameter: '%s'.", name) //nolint:staticcheck // the real API's wording
+		}
+	}
+	var req struct {
+		Model        string          `json:"model"`
+		Instructions *string         `json:"instructions"`
+		Input        json.RawMessage `json:"input"`
+		Tools        []struct {
+			Type       string          `json:"type"`
+			Name       string          `json:"name"`
+			Parameters json.RawMessage `json:"parameters"`
+			Strict     json.RawMessage `json:"strict"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("could not parse the JSON body of your request: %w", err)
+	}
+	if req.Model == "" {
+		return nil, errors.New("Missing required parameter: 'model'.") //nolint:staticcheck // the real API's wording
+	}
+	c := &call{model: req.Model}
+	if req.Instructions != nil {
+		c.count(*req.Instructions)
+		c.messages++
+	}
+	if err := p.countInput(c, req.Input); err != nil {
+		return nil, err
+	}
+	for i, t := range req.Tools {
+		switch {
+		case t.Type != "function":
+			return nil, fmt.Errorf("Invalid value: '%s'. Supported values are: 'function' and the built-in tools.", t.Type) //nolint:staticcheck // the real API's wording
+		case t.Name == "":
+			return nil, fmt.Errorf("Missing required parameter: 'tools[%d].name'.", i) //nolint:staticcheck // the real API's wording
+		case t.Parameters == nil:
+			return nil, fmt.Errorf("Missing required parameter: 'tools[%d].parameters'.", i) //nolint:staticcheck // the real API's wording
+		case t.Strict == nil:
+			return nil, fmt.Errorf("Missing required parameter: 'tools[%d].strict'.", i) //nolint:staticcheck // the real API's wording
+		}
+		c.tools = append(c.tools, t.Name)
+	}
+	return c, nil
+}
+
+// countInput counts input, a string (one user message) or an array of items.
+func (p *openAIProto) countInput(c *call, input json.RawMessage) error {
+	input = bytes.TrimSpace(input)
+	if len(input) > 0 && input[0] == '"' {
+		var s string
+		if err := json.Unmarshal(input, &s); err != nil {
+			return fmt.Errorf("invalid input: %w", err)
+		}
+		c.count(s)
+		c.messages++
+		return nil
+	}
+	var items []responsesItem
+	if len(input) > 0 && string(input) != "null" {
+		if err := json.Unmarshal(input, &items); err != nil {
+			return fmt.Errorf("Invalid type for 'input': expected a string or an array of input items: %w", err) //nolint:staticcheck // the real API's wording
+		}
+	}
+	for i, it := range items {
+		if err := countItem(c, it); err != nil {
+			return fmt.Errorf("input[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func countItem(c *call, it responsesItem) error {
+	switch it.Type {
+	case "", "message":
+		switch it.Role {
+		case "user", "system", "developer", "assistant":
+		case "":
+			return errors.New("Missing required parameter: 'role'.") //nolint:staticcheck // the real API's wording
+		default:
+			return fmt.Errorf("Invalid value: '%s'. Supported values are: 'user', 'assistant', 'system', and 'developer'.", it.Role) //nolint:staticcheck // the real API's wording
+		}
+		text, err := responsesContentText(it.Role, it.Content)
+		if err != nil {
+			return err
+		}
+		c.count(text)
+		c.messages++
+		if it.Role == "user" {
+			c.lastText = text
+		}
+	case "function_call":
+		if it.CallID == nil || it.Name == nil || it.Arguments == nil {
+			return errors.New("a function_call item needs call_id, name and arguments")
+		}
+		c.count(*it.Arguments)
+		c.messages++
+	case "function_call_output":
+		if it.CallID == nil || it.Output == nil {
+			return errors.New("a function_call_output item needs call_id and output")
+		}
+		c.count(*it.Output)
+		c.messages++
+	default:
+		return fmt.Errorf("Invalid value: '%s'. The fake knows the message, function_call and function_call_output input items.", it.Type) //nolint:staticcheck // the real API's wording
+	}
+	return nil
+}
+
+// responsesContentText returns the text of a message's content: a string, or parts, input_text and
+// input_image (which needs a detail) for the user, system and developer, output_text for the assistant.
+func responsesContentText(role string, raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", errors.New("Missing required parameter: 'content'.") //nolint:staticcheck // the real API's wording
+	}
+	if raw[0] == '"' {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	}
+	var parts []struct {
+		Type     string  `json:"type"`
+		Text     *string `json:"text"`
+		ImageURL string  `json:"image_url"`
+		Detail   string  `json:"detail"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", fmt.Errorf("invalid content: %w", err)
+	}
+	var words []string
+	for j, part := range parts {
+		want := "input_text"
+		if role == "assistant" {
+			want = "output_text"
+		}
+		switch {
+		case part.Type == want:
+			if part.Text == nil {
+				return "", fmt.Errorf("Missing required parameter: 'content[%d].text'.", j) //nolint:staticcheck // the real API's wording
+			}
+			words = append(words, *part.Text)
+		case part.Type == "input_image" && role != "assistant":
+			if part.Detail != "low" && part.Detail != "high" && part.Detail != "auto" {
+				return "", fmt.Errorf("Missing required parameter: 'content[%d].detail'.", j) //nolint:staticcheck // the real API's wording
+			}
+		default:
+			return "", fmt.Errorf("Invalid value: '%s' in content[%d] of a %s message.", part.Type, j, role) //nolint:staticcheck // the real API's wording
+		}
+	}
+	return strings.Join(words, " "), nil
 }
 
 func (p *openAIProto) key(r *http.Request) (string, bool) {

@@ -429,8 +429,9 @@ type modelChecker interface {
 	checkModel(c *call) error
 }
 
-// tokenCounter is a protocol with a token counting endpoint (Anthropic's count_tokens, Gemini's countTokens),
-// answered with the input tokens the same request would be billed for when generating.
+// tokenCounter is a protocol with a token counting endpoint (Anthropic's count_tokens, Gemini's countTokens,
+// OpenAI's responses/input_tokens), answered with the input tokens the same request would be billed for when
+// generating.
 type tokenCounter interface {
 	counts(r *http.Request) bool
 	parseCount(body []byte) (*call, error)

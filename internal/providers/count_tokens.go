@@ -9,7 +9,8 @@ import (
 )
 
 // TokenCounter is implemented by the adapters whose provider counts a request's input tokens without
-// generating anything: Anthropic's POST /v1/messages/count_tokens and Gemini's models.countTokens. The router
+// generating anything: Anthropic's POST /v1/messages/count_tokens, Gemini's models.countTokens and OpenAI's
+// POST /v1/responses/input_tokens (OpenAIAdapter counts for the openai provider only: see tokenCounter). The router
 // serves count_tokens only through such targets, because a local estimate would misreport a number clients
 // size their prompts by.
 type TokenCounter interface {
@@ -122,16 +123,26 @@ func CanCountTokens(adapter func(provider string) (Adapter, error), provider str
 	if err != nil {
 		return err
 	}
-	if _, ok := ad.(TokenCounter); !ok {
+	if _, ok := tokenCounter(ad); !ok {
 		return errNoTokenCounting(provider)
 	}
 	return nil
 }
 
+// tokenCounter returns ad's TokenCounter, if its provider counts tokens. The OpenAI adapter serves every
+// OpenAI-compatible provider, and only OpenAI itself has a counting API.
+func tokenCounter(ad Adapter) (TokenCounter, bool) {
+	if oa, ok := ad.(*OpenAIAdapter); ok && oa.name() != ProviderOpenAI {
+		return nil, false
+	}
+	tc, ok := ad.(TokenCounter)
+	return tc, ok
+}
+
 // CountTokensWith counts req's input tokens through ad, or fails with an error wrapping ErrUnsupportedRequest
 // when ad's provider cannot count them.
 func CountTokensWith(ctx context.Context, ad Adapter, provider string, hc *http.Client, ep Endpoint, req *ChatRequest) (int, error) {
-	tc, ok := ad.(TokenCounter)
+	tc, ok := tokenCounter(ad)
 	if !ok {
 		return 0, errNoTokenCounting(provider)
 	}
@@ -139,5 +150,5 @@ func CountTokensWith(ctx context.Context, ad Adapter, provider string, hc *http.
 }
 
 func errNoTokenCounting(provider string) error {
-	return fmt.Errorf("%s: %w: count_tokens needs an Anthropic or Gemini target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
+	return fmt.Errorf("%s: %w: count_tokens needs an Anthropic, Gemini or OpenAI target; %s has no token counting API", provider, ErrUnsupportedRequest, provider)
 }

@@ -46,12 +46,15 @@ func billedPromptTokens(t *testing.T, r *rig) int64 {
 	return answer.Usage.InputTokens
 }
 
+// groqTarget is an OpenAI-compatible target whose provider has no token counting API.
+var groqTarget = target{name: "groq", provider: v1alpha1.ProviderGroq, model: "llama-3.1-8b-instant", key: "gsk-test"}
+
 // TestMessagesCountTokens counts tokens with the official Anthropic client through a route whose first target
-// (OpenAI) has no token counting and whose second (an Anthropic target) is down: the OpenAI target is skipped
+// (Groq) has no token counting and whose second (an Anthropic target) is down: the Groq target is skipped
 // without an attempt, the broken one fails over, and the answer is the provider's own count, the input tokens
 // the same request is billed for on /v1/messages.
 func TestMessagesCountTokens(t *testing.T) {
-	r := newRig(t, rigOptions{}, openaiTarget, withFault(renamed(anthropicTarget, "claude-down"), broken503), anthropicTarget)
+	r := newRig(t, rigOptions{}, groqTarget, withFault(renamed(anthropicTarget, "claude-down"), broken503), anthropicTarget)
 	count := countPromptTokens(t, r)
 	if count != 9 {
 		t.Errorf("input_tokens %d, want 9", count)
@@ -90,18 +93,18 @@ func TestMessagesCountTokens(t *testing.T) {
 	}
 	skipped := false
 	for _, c := range ev.Candidates {
-		if c.Target == "oai" && c.Excluded == faults.ReasonMissingCapability {
+		if c.Target == "groq" && c.Excluded == faults.ReasonMissingCapability {
 			skipped = true
 		}
 	}
 	if !skipped {
-		t.Errorf("the OpenAI target is not recorded as skipped for missing_capability: %+v", ev.Candidates)
+		t.Errorf("the Groq target is not recorded as skipped for missing_capability: %+v", ev.Candidates)
 	}
-	if n := r.fakes["oai"].Requests(); n != 0 {
-		t.Errorf("the OpenAI target, which cannot count tokens, got %d requests", n)
+	if n := r.fakes["groq"].Requests(); n != 0 {
+		t.Errorf("the Groq target, which cannot count tokens, got %d requests", n)
 	}
 
-	// The count is what the same request is billed for: answered by the OpenAI target, first in the route.
+	// The count is what the same request is billed for: answered by the Groq target, first in the route.
 	if billed := billedPromptTokens(t, r); billed != count {
 		t.Errorf("count_tokens said %d, the same request was billed %d input tokens", count, billed)
 	}
@@ -111,7 +114,7 @@ func TestMessagesCountTokens(t *testing.T) {
 // models.countTokens on the route's Gemini target after a broken one fails over, and the count is Gemini's, the
 // input tokens the same request is billed for on /v1/messages when that target answers it.
 func TestMessagesCountTokensGemini(t *testing.T) {
-	r := newRig(t, rigOptions{}, openaiTarget, withFault(renamed(geminiTarget, "gem-down"), broken503), geminiTarget)
+	r := newRig(t, rigOptions{}, groqTarget, withFault(renamed(geminiTarget, "gem-down"), broken503), geminiTarget)
 	count := countPromptTokens(t, r)
 	if count != 9 {
 		t.Errorf("input_tokens %d, want 9", count)
@@ -132,8 +135,8 @@ func TestMessagesCountTokensGemini(t *testing.T) {
 	if _, ok := body.GenerateContentRequest["generationConfig"]; ok {
 		t.Errorf("countTokens body carries a generationConfig: %s", got.Body)
 	}
-	if r.fakes["gem-down"].Requests() != 1 || r.fakes["oai"].Requests() != 0 {
-		t.Errorf("gem-down got %d requests (want 1), oai %d (want 0)", r.fakes["gem-down"].Requests(), r.fakes["oai"].Requests())
+	if r.fakes["gem-down"].Requests() != 1 || r.fakes["groq"].Requests() != 0 {
+		t.Errorf("gem-down got %d requests (want 1), groq %d (want 0)", r.fakes["gem-down"].Requests(), r.fakes["groq"].Requests())
 	}
 
 	// Billed on /v1/messages by the same Gemini target, alone in its route.
@@ -142,13 +145,13 @@ func TestMessagesCountTokensGemini(t *testing.T) {
 	}
 }
 
-// TestMessagesCountTokensRefusals: a route without an Anthropic or Gemini target cannot count (and says why, with no
+// TestMessagesCountTokensRefusals: a route without an Anthropic, Gemini or OpenAI target cannot count (and says why, with no
 // request sent), and a count_tokens body that streams or is no object is a 400 before any provider is called.
 func TestMessagesCountTokensRefusals(t *testing.T) {
-	r := newRig(t, rigOptions{}, openaiTarget)
+	r := newRig(t, rigOptions{}, groqTarget)
 	resp, body := r.rawPost("/v1/messages/count_tokens", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, nil)
 	typ, code, msg, _ := anthropicErrorBody(t, body)
-	if resp.StatusCode != http.StatusUnprocessableEntity || code != string(faults.ReasonNoEligibleTarget) || !strings.Contains(msg, "count_tokens needs an Anthropic or Gemini target") {
+	if resp.StatusCode != http.StatusUnprocessableEntity || code != string(faults.ReasonNoEligibleTarget) || !strings.Contains(msg, "count_tokens needs an Anthropic, Gemini or OpenAI target") {
 		t.Errorf("route without a counting target: status %d, %s %s %q", resp.StatusCode, typ, code, msg)
 	}
 	for _, bad := range []string{
@@ -162,8 +165,8 @@ func TestMessagesCountTokensRefusals(t *testing.T) {
 			t.Errorf("%s: status %d, %s %s %q", bad, resp.StatusCode, typ, code, msg)
 		}
 	}
-	if n := r.fakes["oai"].Requests(); n != 0 {
-		t.Errorf("the OpenAI target got %d requests", n)
+	if n := r.fakes["groq"].Requests(); n != 0 {
+		t.Errorf("the Groq target got %d requests", n)
 	}
 }
 
@@ -200,5 +203,40 @@ func TestMessagesCountTokensUnderHardCap(t *testing.T) {
 	resp, body = r.rawPost("/v1/messages/count_tokens", `{"model":"chat",`+msg+`}`, nil)
 	if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"input_tokens":2001}` {
 		t.Fatalf("count under the cap: status %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestMessagesCountTokensOpenAI counts through an OpenAI target: the Anthropic client's count_tokens skips the
+// Groq target (no counting API), fails over from a broken OpenAI target, and goes to POST
+// /v1/responses/input_tokens on the healthy one with its model and key, as Responses input items. The count is
+// OpenAI's, the input tokens the same request is billed for on /v1/messages when that target answers it.
+func TestMessagesCountTokensOpenAI(t *testing.T) {
+	r := newRig(t, rigOptions{}, groqTarget, withFault(renamed(openaiTarget, "oai-down"), broken503), openaiTarget)
+	count := countPromptTokens(t, r)
+	if count != 9 {
+		t.Errorf("input_tokens %d, want 9", count)
+	}
+	got := r.fakes["oai"].LastRequest()
+	if got.Path != "/v1/responses/input_tokens" || got.Header.Get("Authorization") != "Bearer "+openaiTarget.key {
+		t.Errorf("oai got %s with Authorization %q", got.Path, got.Header.Get("Authorization"))
+	}
+	var body struct {
+		Model string            `json:"model"`
+		Input []json.RawMessage `json:"input"`
+	}
+	if err := json.Unmarshal(got.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Model != openaiTarget.model || len(body.Input) != 2 ||
+		string(body.Input[0]) != `{"type":"message","role":"system","content":"be brief"}` {
+		t.Errorf("input_tokens body %s", got.Body)
+	}
+	if r.fakes["oai-down"].Requests() != 1 || r.fakes["groq"].Requests() != 0 {
+		t.Errorf("oai-down got %d requests (want 1), groq %d (want 0)", r.fakes["oai-down"].Requests(), r.fakes["groq"].Requests())
+	}
+
+	// Billed on /v1/messages by the same OpenAI target, alone in its route.
+	if billed := billedPromptTokens(t, newRig(t, rigOptions{}, openaiTarget)); billed != count {
+		t.Errorf("count_tokens said %d, OpenAI billed the same request %d input tokens", count, billed)
 	}
 }
