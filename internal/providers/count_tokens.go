@@ -60,18 +60,24 @@ func (a *AnthropicAdapter) CountTokens(ctx context.Context, hc *http.Client, ep 
 	creq := &anthropicCountRequest{Model: areq.Model, System: areq.System, Messages: areq.Messages,
 		Tools: areq.Tools, ToolChoice: areq.ToolChoice,
 		Thinking: anthropicThinkingOf(thinkingFor(ep, req), math.MaxInt32, req.Messages)}
-	resp, err := a.send(ctx, hc, ep, "/messages/count_tokens", creq, req.AnthropicBeta)
+	resp, err := a.send(ctx, hc, ep, "/messages/count_tokens", creq, req.AnthropicBeta) //nolint:bodyclose // readInputTokens closes it
 	if err != nil {
 		return 0, err
 	}
+	return readInputTokens(ProviderAnthropic, "count_tokens", resp)
+}
+
+// readInputTokens decodes the {"input_tokens": N} answer of call (Anthropic's count_tokens, OpenAI's
+// input_tokens): a missing or negative count is an answer that is not a count, never 0.
+func readInputTokens(provider, call string, resp *http.Response) (int, error) {
 	var out struct {
 		InputTokens *int `json:"input_tokens"`
 	}
-	if err := readJSON(ProviderAnthropic, resp, &out); err != nil {
+	if err := readJSON(provider, resp, &out); err != nil {
 		return 0, err
 	}
 	if out.InputTokens == nil || *out.InputTokens < 0 {
-		return 0, malformed(ProviderAnthropic, "count_tokens answer without a non-negative input_tokens")
+		return 0, malformed(provider, call+" answer without a non-negative input_tokens")
 	}
 	return *out.InputTokens, nil
 }

@@ -93,14 +93,18 @@ func (a *OpenAIAdapter) prepare(ep Endpoint, req *ChatRequest) *ChatRequest {
 // send posts out, the prepared copy of req. When req carries its raw body, that body is sent with only the
 // fields prepare changed rewritten in place.
 func (a *OpenAIAdapter) send(ctx context.Context, hc *http.Client, ep Endpoint, req, out *ChatRequest) (*http.Response, error) {
-	url := baseURL(ep, a.name()) + "/chat/completions"
 	var body any = out
 	if req.Raw != nil {
 		if raw, ok := rewriteObject(req.Raw, rawEdits(req, out)); ok {
 			body = json.RawMessage(raw)
 		}
 	}
-	return send(ctx, hc, a.name(), url, body, ep.Key, func(h http.Header) {
+	return a.post(ctx, hc, ep, "/chat/completions", body)
+}
+
+// post sends body to path under the endpoint's base URL with the key as a bearer token.
+func (a *OpenAIAdapter) post(ctx context.Context, hc *http.Client, ep Endpoint, path string, body any) (*http.Response, error) {
+	return send(ctx, hc, a.name(), baseURL(ep, a.name())+path, body, ep.Key, func(h http.Header) {
 		h.Set("Authorization", "Bearer "+ep.Key.Reveal())
 	})
 }

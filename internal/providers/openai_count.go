@@ -164,19 +164,9 @@ func (a *OpenAIAdapter) CountTokens(ctx context.Context, hc *http.Client, ep End
 	if err != nil {
 		return 0, err
 	}
-	resp, err := send(ctx, hc, ProviderOpenAI, baseURL(ep, ProviderOpenAI)+"/responses/input_tokens", creq, ep.Key,
-		func(h http.Header) { h.Set("Authorization", "Bearer "+ep.Key.Reveal()) })
+	resp, err := a.post(ctx, hc, ep, "/responses/input_tokens", creq) //nolint:bodyclose // readInputTokens closes it
 	if err != nil {
 		return 0, err
 	}
-	var out struct {
-		InputTokens *int `json:"input_tokens"`
-	}
-	if err := readJSON(ProviderOpenAI, resp, &out); err != nil {
-		return 0, err
-	}
-	if out.InputTokens == nil || *out.InputTokens < 0 {
-		return 0, malformed(ProviderOpenAI, "input_tokens answer without a non-negative input_tokens")
-	}
-	return *out.InputTokens, nil
+	return readInputTokens(ProviderOpenAI, "input_tokens", resp)
 }
