@@ -50,6 +50,7 @@ func main() {
 	failoverDur := flag.Duration("failover", 10*time.Second, "duration of each failover run (0 skips them)")
 	binary := flag.String("llmroute", "", "llmroute binary, with llmroute-router beside it when the lean data plane is to be measured; default: go build both")
 	flag.Var(&llmrouteEnv, "llmroute-env", "NAME=VALUE added to llmroute's environment only (repeatable), for experiments")
+	floor := flag.Bool("buffered-floor", false, "also measure a buffering forwarder: the least a hop that reads the whole answer before its headers can do")
 	flag.Var(&proxyEnv, "proxy-env", "NAME=VALUE added to the reverse proxy's environment only (repeatable), for experiments")
 	flag.Parse()
 	var err error
@@ -58,12 +59,14 @@ func main() {
 		err = runFake(*fault)
 	case "proxy":
 		err = runProxy(*upstream)
+	case "buffer":
+		err = runBuffer(*upstream)
 	default:
 		if *slice <= 0 || *slice > *step {
 			*slice = *step
 		}
 		err = runBench(benchConfig{step: *step, slice: *slice, repeat: *repeat, rates: parseRates(*rates), concurrency: *concurrency,
-			failover: *failoverDur, binary: *binary})
+			failover: *failoverDur, binary: *binary, floor: *floor})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -120,6 +123,51 @@ func runProxy(upstream string) error {
 		return err
 	}
 	go func() { _ = http.Serve(ln, rp) }()
+	fmt.Printf("READY http://%s\n", ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// runBuffer is a second floor, for diagnosis (-buffered-floor): a hop with no logic that, like llmroute, reads
+// the whole request before sending it and the whole answer before writing its headers (llmroute must: the
+// answer's cost, from its usage, goes in x-llmroute-cost-usd, and a malformed answer must fail over before
+// the client sees a byte). The distance between it and the reverse proxy is what buffering costs; the distance
+// between it and llmroute is what llmroute's own work costs.
+func runBuffer(upstream string) error {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}}
+	ln, err := listenLoopback()
+	if err != nil {
+		return err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.Path, bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := hc.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		answer, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(answer)
+	})
+	go func() { _ = http.Serve(ln, h) }()
 	fmt.Printf("READY http://%s\n", ln.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
@@ -233,6 +281,7 @@ type benchConfig struct {
 	concurrency int
 	failover    time.Duration
 	binary      string
+	floor       bool
 }
 
 // endpoint is one way to reach the fake: its URL, the model to ask for, and the process to measure.
@@ -292,6 +341,14 @@ func runBench(cfg benchConfig) error {
 		{name: "direct", url: fakeURL, model: "gpt-4o-mini", pid: fake.cmd.Process.Pid},
 		{name: "reverse proxy", url: proxy.ready[0] + "/v1", model: "gpt-4o-mini", pid: proxy.cmd.Process.Pid},
 		{name: "llmroute", url: apiURL, model: "chat", pid: lr.cmd.Process.Pid},
+	}
+	if cfg.floor {
+		buf, err := startChild(self, []string{"-mode=buffer", "-upstream=" + strings.TrimSuffix(fakeURL, "/v1")}, true, proxyEnv...)
+		if err != nil {
+			return err
+		}
+		defer buf.stop()
+		eps = slices.Insert(eps, 2, endpoint{name: bufferName, url: buf.ready[0] + "/v1", model: "gpt-4o-mini", pid: buf.cmd.Process.Pid})
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4096, DisableCompression: true}, Timeout: 30 * time.Second}
 	// Warm up connections and code paths.
@@ -367,22 +424,50 @@ func printRepeatSpread(cfg benchConfig, runs func(ep string, rate int) []result)
 	}
 	fmt.Println("\n## Added p50 per repeat (each against its own direct run)")
 	fmt.Println()
-	fmt.Println("| rate | reverse proxy | llmroute | llmroute / proxy |")
-	fmt.Println("|---:|---|---|---|")
-	for _, rate := range cfg.rates {
-		direct, proxy, lr := runs("direct", rate), runs("reverse proxy", rate), runs("llmroute", rate)
-		var ps, ls, rs []string
-		for i := range min(len(direct), len(proxy), len(lr)) {
-			pa, la := proxy[i].p(50)-direct[i].p(50), lr[i].p(50)-direct[i].p(50)
-			ps, ls = append(ps, fmtDur(pa)), append(ls, fmtDur(la))
-			ratio := "n/a"
-			if pa > 0 {
-				ratio = fmt.Sprintf("%.2fx", float64(la)/float64(pa))
-			}
-			rs = append(rs, ratio)
-		}
-		fmt.Printf("| %d | %s | %s | %s |\n", rate, strings.Join(ps, ", "), strings.Join(ls, ", "), strings.Join(rs, ", "))
+	if cfg.floor {
+		fmt.Println("| rate | reverse proxy | llmroute | llmroute / proxy | " + bufferName + " | " + bufferName + " / proxy |")
+		fmt.Println("|---:|---|---|---|---|---|")
+	} else {
+		fmt.Println("| rate | reverse proxy | llmroute | llmroute / proxy |")
+		fmt.Println("|---:|---|---|---|")
 	}
+	for _, rate := range cfg.rates {
+		direct, proxy := runs("direct", rate), runs("reverse proxy", rate)
+		row := fmt.Sprintf("| %d | %s", rate, strings.Join(addedP50(direct, proxy, nil), ", "))
+		for _, name := range []string{"llmroute", bufferName} {
+			if name == bufferName && !cfg.floor {
+				continue
+			}
+			hop := runs(name, rate)
+			row += fmt.Sprintf(" | %s | %s", strings.Join(addedP50(direct, hop, nil), ", "), strings.Join(addedP50(direct, hop, proxy), ", "))
+		}
+		fmt.Println(row + " |")
+	}
+}
+
+// bufferName is the buffering forwarder's row (-buffered-floor).
+const bufferName = "buffering forwarder"
+
+// addedP50 lists, per repeat, hop's p50 added over direct's; with against set, the ratio of that to against's.
+func addedP50(direct, hop, against []result) []string {
+	n := min(len(direct), len(hop))
+	if against != nil {
+		n = min(n, len(against))
+	}
+	out := make([]string, 0, n)
+	for i := range n {
+		added := hop[i].p(50) - direct[i].p(50)
+		if against == nil {
+			out = append(out, fmtDur(added))
+			continue
+		}
+		ratio := "n/a"
+		if base := against[i].p(50) - direct[i].p(50); base > 0 {
+			ratio = fmt.Sprintf("%.2fx", float64(added)/float64(base))
+		}
+		out = append(out, ratio)
+	}
+	return out
 }
 
 func startLLMRoute(bin, manifest, tmp, apiPort, adminPort string) (*child, string, error) {
