@@ -78,6 +78,8 @@ type anthropicRequest struct {
 		BudgetTokens *int   `json:"budget_tokens"`
 		Display      string `json:"display"`
 	} `json:"thinking"`
+	// interleaved is set from the anthropic-beta header (parseWithHeader), not from the body.
+	interleaved bool
 }
 
 // anthropicBlock is the part of a content block the fake checks.
@@ -117,7 +119,7 @@ func validRedacted(data string) bool {
 }
 
 // checkThinking applies Anthropic's rules to the thinking request and the thinking blocks of the history:
-// budget_tokens >= 1024 and < max_tokens, temperature only 1, top_p at least 0.95, no forced tool, every
+// budget_tokens >= 1024 and < max_tokens (unless the interleaved-thinking beta is on), temperature only 1, top_p at least 0.95, no forced tool, every
 // thinking block signed by Anthropic (this fake), and, while thinking, a last assistant turn that calls tools
 // (or is a prefill) must start with a thinking block; without thinking, a final assistant turn may not contain
 // one.
@@ -130,7 +132,7 @@ func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
 				return errors.New("thinking.enabled.budget_tokens: Field required")
 			case *th.BudgetTokens < 1024:
 				return errors.New("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-			case *th.BudgetTokens >= req.MaxTokens && req.MaxTokens > 0: // count_tokens has no max_tokens
+			case *th.BudgetTokens >= req.MaxTokens && req.MaxTokens > 0 && !req.interleaved: // count_tokens has no max_tokens
 				return errors.New("`max_tokens` must be greater than `thinking.budget_tokens`. " + thinkingDocs)
 			}
 			c.thinking = *th.BudgetTokens
@@ -206,13 +208,28 @@ func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
 	return nil
 }
 
-func (p *anthropicProto) parse(body []byte) (*call, error) {
+func (p *anthropicProto) parse(body []byte) (*call, error) { return p.parseWithHeader(nil, body) }
+
+// parseWithHeader is parse with the request's anthropic-beta flags: interleaved-thinking-2025-05-14 lets
+// budget_tokens exceed max_tokens, as it then bounds all the thinking of an assistant turn, across its tool
+// calls, rather than one answer's.
+func (p *anthropicProto) parseWithHeader(h http.Header, body []byte) (*call, error) {
 	var req anthropicRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("invalid JSON body: %w", err)
 	}
+	for _, v := range h.Values("anthropic-beta") {
+		for _, f := range strings.Split(v, ",") {
+			if strings.TrimSpace(f) == InterleavedThinkingBeta {
+				req.interleaved = true
+			}
+		}
+	}
 	return p.check(&req, false)
 }
+
+// InterleavedThinkingBeta is the anthropic-beta flag of interleaved thinking (thinking between tool calls).
+const InterleavedThinkingBeta = "interleaved-thinking-2025-05-14"
 
 // check validates a decoded request, a count_tokens one (counting) or a Messages one, and returns its call.
 func (p *anthropicProto) check(req *anthropicRequest, counting bool) (*call, error) {

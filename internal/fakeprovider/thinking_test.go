@@ -14,11 +14,14 @@ import (
 )
 
 // post sends body to the fake's path with the format's auth and returns the status and the body.
-func post(t *testing.T, s *fakeprovider.Server, path, body string) (int, string) {
+func post(t *testing.T, s *fakeprovider.Server, path, body string, header ...string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL()+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("x-api-key", key)
@@ -95,6 +98,22 @@ func TestAnthropicThinking(t *testing.T) {
 			t.Errorf("%s: %d %s", name, status, body)
 		}
 	}
+	// The interleaved-thinking beta flag lets the budget exceed max_tokens; the answer stays within max_tokens.
+	over := `{"model":"c","max_tokens":3,"thinking":{"type":"enabled","budget_tokens":8000},"messages":[{"role":"user","content":"a b c d e"}]}`
+	status, body = post(t, s, "/messages", over, "anthropic-beta", "output-128k-2025-02-19, "+fakeprovider.InterleavedThinkingBeta)
+	var answer struct {
+		Usage struct {
+			OutputTokens int `json:"output_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(body), &answer); status != 200 || err != nil || answer.Usage.OutputTokens > 3 {
+		t.Errorf("interleaved, budget above max_tokens: %d %s", status, body)
+	}
+	if status, body := post(t, s, "/messages", over, "anthropic-beta", "output-128k-2025-02-19"); status != 400 ||
+		!strings.Contains(body, "`max_tokens` must be greater than `thinking.budget_tokens`") {
+		t.Errorf("budget above max_tokens without the flag: %d %s", status, body)
+	}
+
 	// Without thinking, earlier turns' blocks are accepted (Anthropic ignores them), its own or not.
 	if status, body := post(t, s, "/messages", strings.Replace(toolTurn(string(block)+","), `"thinking":{"type":"enabled","budget_tokens":1024},`, "", 1)); status != 200 {
 		t.Errorf("no thinking, signed block in history: %d %s", status, body)

@@ -59,7 +59,7 @@ func EstimateInputTokensUpper(in InputSize) int {
 // is the smallest of the request's max_tokens, the target's maxTokens and the model's max output, among those
 // known. The router must send it to the provider as the request's max output tokens, so the provider enforces
 // what the cost check assumed. Reasoning tokens count against it at OpenAI (max_completion_tokens) and
-// Anthropic (budget_tokens is within max_tokens); see OutputCostBound for Gemini.
+// Anthropic (thinking is within max_tokens, whatever budget_tokens says); see OutputCostBound for Gemini.
 func OutputBound(t *Target, req Request) (int, bool) {
 	bound := 0
 	for _, v := range [3]int{req.MaxTokens, t.MaxTokens, t.ModelMaxOutputTokens} {

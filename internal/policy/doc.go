@@ -27,7 +27,8 @@
 // known the output is unbounded, and under a hard cap the target is excluded as unbounded_output.
 //
 // Thinking (reasoning) tokens are output tokens, billed at the output price. OpenAI counts reasoning within
-// max_completion_tokens and Anthropic thinking within max_tokens (budget_tokens < max_tokens), so the bound
+// max_completion_tokens and Anthropic thinking within each answer's max_tokens (even when an interleaved-thinking
+// budget_tokens, the budget of a whole turn, exceeds it), so the bound
 // holds. Gemini documents thinkingBudget beside maxOutputTokens, so when a request asks for thinking the bound
 // priced for a Gemini target (OutputCostBound) adds the thinking budget (32,768 when the model decides):
 //

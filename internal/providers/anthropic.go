@@ -459,6 +459,10 @@ func anthropicThinkingOf(r *Reasoning, maxTokens int, msgs []Message) *anthropic
 		return &anthropicThinking{Type: "adaptive", Display: r.Display}
 	}
 	budget := min(fitBestEffort(r, maxTokens), maxTokens-1)
+	if r.Interleaved {
+		// The budget of the whole turn, not of this answer: Anthropic takes it above max_tokens.
+		budget = r.BudgetTokens
+	}
 	if budget < anthropicMinThinkingBudget {
 		return nil
 	}

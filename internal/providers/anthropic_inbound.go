@@ -24,7 +24,8 @@ import (
 //     the signal in the OpenAI shape); assistant thinking (with its signature) and redacted_thinking blocks →
 //     Message.Thinking, which only Anthropic targets take back (signed blocks only; see ThinkingBlock).
 //   - thinking {type: enabled, budget_tokens} or {type: adaptive}, with display → Reasoning, validated as
-//     Anthropic validates it (budget_tokens >= 1024 and < max_tokens; temperature only 1, top_p >= 0.95, no
+//     Anthropic validates it (budget_tokens >= 1024 and < max_tokens, or any size with the interleaved-thinking
+//     beta flag, which makes it the budget of a whole assistant turn across its tool calls; temperature only 1, top_p >= 0.95, no
 //     top_k, no forced tool use, no prefill that does not start with thinking), so a request that Anthropic
 //     would refuse is refused whichever target serves it.
 //   - tools {name, description, input_schema, strict} → function tools; tool_choice auto/any/tool/none →
@@ -128,8 +129,16 @@ type anthropicInboundToolChoice struct {
 
 // DecodeAnthropicRequest translates an Anthropic Messages API request body into a ChatRequest whose Model is the
 // route the client named. Errors describe the offending field for the client (they quote no values beyond field
-// and type names) and mean the request is invalid: the caller answers 400 invalid_request_error.
-func DecodeAnthropicRequest(data []byte) (*ChatRequest, error) {
+// and type names) and mean the request is invalid: the caller answers 400 invalid_request_error. betas are the
+// request's anthropic-beta flags (ParseAnthropicBeta): they go on to Anthropic targets, and
+// AnthropicBetaInterleavedThinking changes the thinking rules (see Reasoning.Interleaved).
+func DecodeAnthropicRequest(data []byte, betas []string) (*ChatRequest, error) {
+	return decodeAnthropicRequest(data, betas, false)
+}
+
+// decodeAnthropicRequest is DecodeAnthropicRequest; counting marks a count_tokens body, whose max_tokens bounds
+// nothing the client sent, so the thinking budget is not compared with it.
+func decodeAnthropicRequest(data []byte, betas []string, counting bool) (*ChatRequest, error) {
 	if i := skipSpace(data, 0); i >= len(data) || data[i] != '{' {
 		return nil, errors.New("invalid JSON body: the request body must be a JSON object")
 	}
@@ -159,13 +168,13 @@ func DecodeAnthropicRequest(data []byte) (*ChatRequest, error) {
 	if len(in.Messages) == 0 {
 		return nil, errors.New("messages: at least one message is required")
 	}
-	reasoning, err := anthropicReasoning(&in)
+	reasoning, err := anthropicReasoning(&in, slices.Contains(betas, AnthropicBetaInterleavedThinking), counting)
 	if err != nil {
 		return nil, err
 	}
 
 	out := &ChatRequest{Model: in.Model, MaxTokens: in.MaxTokens, Temperature: in.Temperature, TopP: in.TopP,
-		Stop: in.StopSequences, Stream: in.Stream, Reasoning: reasoning}
+		Stop: in.StopSequences, Stream: in.Stream, Reasoning: reasoning, AnthropicBeta: betas}
 	if in.Stream {
 		// The router needs the usage of a stream for its cost; the adapters ask upstream for it anyway, and
 		// saying so here keeps the request honest about what the answer carries.
@@ -206,8 +215,10 @@ const anthropicThinkingDocs = "https://docs.claude.com/en/docs/build-with-claude
 
 // anthropicReasoning validates the thinking parameter, and the fields Anthropic does not allow with it, as
 // Anthropic does, so a request is refused (or not) the same whichever target the route picks; the messages
-// follow Anthropic's. It returns nil for no thinking.
-func anthropicReasoning(in *anthropicInboundRequest) (*Reasoning, error) {
+// follow Anthropic's. It returns nil for no thinking. With interleaved (the client sent the interleaved-thinking
+// beta flag) budget_tokens may exceed max_tokens, as Anthropic then allows; counting (count_tokens, which takes
+// no max_tokens) does not compare them either.
+func anthropicReasoning(in *anthropicInboundRequest, interleaved, counting bool) (*Reasoning, error) {
 	th := in.Thinking
 	if th == nil || th.Type == "disabled" {
 		return nil, nil
@@ -222,12 +233,12 @@ func anthropicReasoning(in *anthropicInboundRequest) (*Reasoning, error) {
 			return nil, fmt.Errorf("thinking.enabled.budget_tokens: Input should be greater than or equal to %d, got %d",
 				anthropicMinThinkingBudget, *th.BudgetTokens)
 		}
-		if *th.BudgetTokens >= *in.MaxTokens {
+		if *th.BudgetTokens >= *in.MaxTokens && !interleaved && !counting {
 			return nil, fmt.Errorf("`max_tokens` must be greater than `thinking.budget_tokens` (got max_tokens %d, "+
 				"budget_tokens %d). Please consult our documentation at %s#max-tokens-and-context-window-size",
 				*in.MaxTokens, *th.BudgetTokens, anthropicThinkingDocs)
 		}
-		r.BudgetTokens = *th.BudgetTokens
+		r.BudgetTokens, r.Interleaved = *th.BudgetTokens, interleaved
 	case "adaptive":
 		if th.BudgetTokens != nil {
 			return nil, errors.New("thinking.adaptive.budget_tokens: Extra inputs are not permitted " +

@@ -105,7 +105,7 @@ func TestDecodeAnthropicRequest(t *testing.T) {
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := providers.DecodeAnthropicRequest([]byte(tc.in))
+			req, err := providers.DecodeAnthropicRequest([]byte(tc.in), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +189,7 @@ func TestDecodeAnthropicRequestErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := providers.DecodeAnthropicRequest([]byte(tc.in))
+			req, err := providers.DecodeAnthropicRequest([]byte(tc.in), nil)
 			if err == nil {
 				t.Fatalf("accepted: %+v", req)
 			}
@@ -219,7 +219,7 @@ func FuzzDecodeAnthropicRequest(f *testing.F) {
 	}
 	roles := map[string]bool{providers.RoleSystem: true, providers.RoleUser: true, providers.RoleAssistant: true, providers.RoleTool: true}
 	f.Fuzz(func(t *testing.T, in string) {
-		req, err := providers.DecodeAnthropicRequest([]byte(in))
+		req, err := providers.DecodeAnthropicRequest([]byte(in), nil)
 		if err != nil {
 			if req != nil {
 				t.Fatalf("error %v with a request", err)

@@ -32,7 +32,7 @@ func TestDecodeAnthropicThinking(t *testing.T) {
 			&providers.Reasoning{Adaptive: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := providers.DecodeAnthropicRequest([]byte(tc.in))
+			req, err := providers.DecodeAnthropicRequest([]byte(tc.in), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,9 +42,45 @@ func TestDecodeAnthropicThinking(t *testing.T) {
 		})
 	}
 
+	// With the interleaved-thinking beta flag the budget is the whole turn's and may exceed max_tokens, as
+	// Anthropic allows then; without the flag the same body is refused. The flags are carried for Anthropic
+	// targets either way.
+	interleaved := `{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":8000},` + msgs + `}`
+	betas := []string{"output-128k-2025-02-19", providers.AnthropicBetaInterleavedThinking}
+	req, err := providers.DecodeAnthropicRequest([]byte(interleaved), betas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (&providers.Reasoning{BudgetTokens: 8000, Interleaved: true}); !reflect.DeepEqual(req.Reasoning, want) ||
+		!reflect.DeepEqual(req.AnthropicBeta, betas) {
+		t.Errorf("interleaved: reasoning %+v, betas %v; want %+v, %v", req.Reasoning, req.AnthropicBeta, want, betas)
+	}
+	if _, err := providers.DecodeAnthropicRequest([]byte(interleaved), betas[:1]); err == nil ||
+		!strings.Contains(err.Error(), "`max_tokens` must be greater than `thinking.budget_tokens` (got max_tokens 2048, budget_tokens 8000)") {
+		t.Errorf("without the interleaved flag: %v", err)
+	}
+	// Interleaved or not, the budget's own rules hold.
+	if _, err := providers.DecodeAnthropicRequest([]byte(`{"model":"chat","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1000},`+msgs+`}`), betas); err == nil ||
+		!strings.Contains(err.Error(), "greater than or equal to 1024") {
+		t.Errorf("interleaved, budget below 1024: %v", err)
+	}
+
+	// count_tokens takes thinking without max_tokens: the budget is not compared with the 1 the router plans.
+	req, err = providers.DecodeAnthropicCountTokens([]byte(`{"model":"chat","thinking":{"type":"enabled","budget_tokens":4096},`+msgs+`}`), nil)
+	if err != nil {
+		t.Fatalf("count_tokens with thinking: %v", err)
+	}
+	if want := (&providers.Reasoning{BudgetTokens: 4096}); !reflect.DeepEqual(req.Reasoning, want) || !req.CountTokens {
+		t.Errorf("count_tokens: reasoning %+v, counting %v; want %+v", req.Reasoning, req.CountTokens, want)
+	}
+	if _, err := providers.DecodeAnthropicCountTokens([]byte(`{"model":"chat","thinking":{"type":"enabled","budget_tokens":512},`+msgs+`}`), nil); err == nil ||
+		!strings.Contains(err.Error(), "greater than or equal to 1024") {
+		t.Errorf("count_tokens, budget below 1024: %v", err)
+	}
+
 	// History: thinking blocks stay with their turn, signature and order included; a turn of nothing but
 	// thinking is dropped as before.
-	req, err := providers.DecodeAnthropicRequest([]byte(`{"model":"chat","max_tokens":4096,
+	req, err = providers.DecodeAnthropicRequest([]byte(`{"model":"chat","max_tokens":4096,
 	  "thinking":{"type":"enabled","budget_tokens":2048},"messages":[
 	  {"role":"user","content":"weather?"},
 	  {"role":"assistant","content":[{"type":"thinking","thinking":"need a tool","signature":"sig-1"},
@@ -52,7 +88,7 @@ func TestDecodeAnthropicThinking(t *testing.T) {
 	    {"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}]},
 	  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"3C"}]},
 	  {"role":"assistant","content":[{"type":"thinking","thinking":"cut off","signature":"sig-3"}]},
-	  {"role":"user","content":"and tomorrow?"}]}`))
+	  {"role":"user","content":"and tomorrow?"}]}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

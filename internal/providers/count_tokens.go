@@ -23,12 +23,13 @@ type TokenCounter interface {
 // tool_choice, thinking) into a ChatRequest with CountTokens set. It is DecodeAnthropicRequest but for
 // max_tokens, which count_tokens does not take: the request is given max_tokens 1, so the planner bounds its
 // output at one token (and the router plans no input for it) rather than refusing the free call under a cap.
-// A stream is refused: there is nothing to stream.
-func DecodeAnthropicCountTokens(data []byte) (*ChatRequest, error) {
+// A stream is refused: there is nothing to stream. A thinking budget is validated but not compared with that
+// max_tokens, as Anthropic's count_tokens takes thinking without one. betas are as for DecodeAnthropicRequest.
+func DecodeAnthropicCountTokens(data []byte, betas []string) (*ChatRequest, error) {
 	if raw, ok := rewriteObject(data, []fieldEdit{{"max_tokens", []byte("1")}}); ok {
 		data = raw
 	} // else data is no JSON object and DecodeAnthropicRequest says so
-	req, err := DecodeAnthropicRequest(data)
+	req, err := decodeAnthropicRequest(data, betas, true)
 	if err != nil {
 		return nil, err
 	}

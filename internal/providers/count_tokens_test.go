@@ -12,7 +12,7 @@ import (
 // settings), and the answer is Gemini's totalTokens. An answer that is not a count is malformed, never 0.
 func TestGeminiCountTokens(t *testing.T) {
 	req, err := providers.DecodeAnthropicCountTokens([]byte(`{"model":"r","system":"be brief",
-		"tools":[{"name":"f","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"one two"}]}`))
+		"tools":[{"name":"f","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"one two"}]}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestOpenAICountTokens(t *testing.T) {
 		"messages":[
 		  {"role":"user","content":[{"type":"text","text":"look"},{"type":"image","source":{"type":"url","url":"https://example.com/a.png"}}]},
 		  {"role":"assistant","content":[{"type":"text","text":"calling"},{"type":"tool_use","id":"toolu_1","name":"f","input":{"q":1}}]},
-		  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"42"}]}]}`))
+		  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"42"}]}]}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,16 @@ type Reasoning struct {
 	// thinking is left out where the provider would refuse it together with the request's other parameters
 	// (Anthropic: temperature other than 1, top_p below 0.95, a forced tool_choice), never failing the request.
 	BestEffort bool
+	// Interleaved marks thinking asked with Anthropic's interleaved-thinking beta flag
+	// (AnthropicBetaInterleavedThinking), which lets Claude think between tool calls. BudgetTokens is then the
+	// budget of the whole assistant turn, across its tool calls, and may exceed max_tokens (Anthropic allows
+	// it with the flag); each answer's output, thinking included, stays within its max_tokens. Anthropic
+	// targets get the budget as asked; Gemini and OpenAI targets take it as they take any budget.
+	Interleaved bool
 }
+
+// AnthropicBetaInterleavedThinking is the anthropic-beta flag of interleaved thinking.
+const AnthropicBetaInterleavedThinking = "interleaved-thinking-2025-05-14"
 
 // Thinking budgets of ReasoningFromEffort: Google's published mapping of reasoning_effort onto Gemini's
 // thinking budget in its OpenAI-compatible API (low 1K, medium 8K, high 24K), with minimal at Anthropic's

@@ -72,7 +72,7 @@ func (s *Server) handleCountTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveMessages serves a Messages API request whose body decode translates.
-func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, decode func([]byte) (*providers.ChatRequest, error)) {
+func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, decode func([]byte, []string) (*providers.ChatRequest, error)) {
 	start := time.Now()
 	s.metrics.inflight.Inc()
 	defer s.metrics.inflight.Dec()
@@ -87,13 +87,15 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, decode fu
 		writeAnthropicError(w, status, faults.ReasonBadRequest, msg)
 		return
 	}
-	req, err := decode(buf.Bytes())
-	s.putBuf(buf)
+	// Beta flags go on to Anthropic targets, so what the client enabled (a longer output, a tool version)
+	// still holds there; other targets have no such flags and ignore them. Interleaved thinking also changes
+	// what the request may ask, so the flags are read before the body.
+	betas, err := providers.ParseAnthropicBeta(r.Header.Values("anthropic-beta"))
+	var req *providers.ChatRequest
 	if err == nil {
-		// Beta flags go on to Anthropic targets, so what the client enabled (a longer output, a tool version)
-		// still holds there; other targets have no such flags and ignore them.
-		req.AnthropicBeta, err = providers.ParseAnthropicBeta(r.Header.Values("anthropic-beta"))
+		req, err = decode(buf.Bytes(), betas)
 	}
+	s.putBuf(buf)
 	if err != nil {
 		// Decoder messages name fields and JSON kinds, never values; Sanitize still bounds and cleans them.
 		writeAnthropicError(w, http.StatusBadRequest, faults.ReasonBadRequest, faults.Sanitize(err.Error(), nil))

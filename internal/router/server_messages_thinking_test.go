@@ -14,6 +14,7 @@ import (
 
 	"github.com/llmroute/llmroute/api/v1alpha1"
 	"github.com/llmroute/llmroute/internal/fakeprovider"
+	"github.com/llmroute/llmroute/internal/providers"
 	"github.com/llmroute/llmroute/internal/router"
 )
 
@@ -323,5 +324,87 @@ func TestMessagesThinkingValidation(t *testing.T) {
 	}
 	if body := string(r.fakes["gem"].LastRequestBody()); !strings.Contains(body, `"thinkingConfig":{"thinkingBudget":-1}`) {
 		t.Errorf("adaptive, omitted: %s", body)
+	}
+}
+
+// TestMessagesInterleavedThinking: with Anthropic's interleaved-thinking beta flag, budget_tokens is the budget
+// of the whole assistant turn across its tool calls and may exceed max_tokens. The router accepts it (without
+// the flag the same request is refused, as Anthropic refuses it), forwards flag and budget to Anthropic
+// unchanged through an agent loop whose signed thinking goes back each step, and, when Anthropic fails, serves
+// the turn from Gemini with the same budget. count_tokens takes thinking without max_tokens.
+func TestMessagesInterleavedThinking(t *testing.T) {
+	weather := anthropic.ToolUnionParam{OfTool: &anthropic.ToolParam{Name: "get_weather",
+		InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"input": map[string]any{"type": "string"}}}}}
+	interleaved := option.WithHeaderAdd("anthropic-beta", providers.AnthropicBetaInterleavedThinking)
+	r := newRig(t, rigOptions{}, anthropicTarget, geminiTarget)
+	client := r.anthropicClient()
+	p := userText("use get_weather for Oslo")
+	p.MaxTokens = 2048
+	p.Thinking = anthropic.ThinkingConfigParamOfEnabled(8000)
+	p.Tools = []anthropic.ToolUnionParam{weather}
+
+	var apiErr *anthropic.Error
+	if _, err := client.Messages.New(context.Background(), p); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 ||
+		!strings.Contains(err.Error(), "`max_tokens` must be greater than `thinking.budget_tokens` (got max_tokens 2048, budget_tokens 8000)") {
+		t.Fatalf("without the flag: %v", err)
+	}
+	if n := r.fakes["claude"].Requests() + r.fakes["gem"].Requests(); n != 0 {
+		t.Fatalf("a refused request reached a provider: %d", n)
+	}
+
+	use, err := client.Messages.New(context.Background(), p, interleaved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(blocks(*use), " | "); got != "thinking:thinking about: use get_weather for Oslo/signed | tool_use:get_weather" {
+		t.Fatalf("first step %s", got)
+	}
+	sent := r.fakes["claude"].LastRequest()
+	if !strings.Contains(string(sent.Body), `"thinking":{"type":"enabled","budget_tokens":8000}`) ||
+		!strings.Contains(string(sent.Body), `"max_tokens":2048`) ||
+		!strings.Contains(sent.Header.Get("anthropic-beta"), providers.AnthropicBetaInterleavedThinking) {
+		t.Errorf("first step sent %s with anthropic-beta %q", sent.Body, sent.Header.Get("anthropic-beta"))
+	}
+	sig := use.Content[0].Signature
+
+	p.Messages = append(p.Messages, use.ToParam(),
+		anthropic.NewUserMessage(anthropic.NewToolResultBlock(use.Content[1].ID, "3 degrees", false)))
+	final, err := client.Messages.New(context.Background(), p, interleaved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(blocks(*final), " | "); got != "thinking:thinking about the tool result/signed | text:fake reply after tool result" {
+		t.Errorf("after the tool result: %s", got)
+	}
+	if body := string(r.fakes["claude"].LastRequestBody()); !strings.Contains(body, `"signature":"`+sig+`"`) ||
+		!strings.Contains(body, `"budget_tokens":8000`) {
+		t.Errorf("the step's signed thinking or the turn's budget did not go back: %s", body)
+	}
+
+	// Anthropic down: Gemini serves the turn with the same budget, and Gemini's worst case counts it.
+	r.fakes["claude"].SetFault(broken503)
+	var resp *http.Response
+	q := p
+	q.Messages = q.Messages[:1]
+	if _, err := client.Messages.New(context.Background(), q, interleaved, option.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	if body := string(r.fakes["gem"].LastRequestBody()); !strings.Contains(body, `"thinkingConfig":{"thinkingBudget":8000,"includeThoughts":true}`) ||
+		resp.Header.Get(router.HeaderTarget) != "gem" {
+		t.Errorf("Gemini got %s (target %s)", body, resp.Header.Get(router.HeaderTarget))
+	}
+	r.fakes["claude"].SetFault(fakeprovider.Fault{})
+
+	// count_tokens with thinking and no max_tokens, flag or not.
+	for _, opts := range [][]option.RequestOption{nil, {interleaved}} {
+		n, err := client.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{Model: "chat",
+			Thinking: anthropic.ThinkingConfigParamOfEnabled(4096),
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("one two three"))}}, opts...)
+		if err != nil || n.InputTokens <= 0 {
+			t.Fatalf("count_tokens with thinking: %+v, %v", n, err)
+		}
+		if body := string(r.fakes["claude"].LastRequestBody()); !strings.Contains(body, `"thinking":{"type":"enabled","budget_tokens":4096}`) {
+			t.Errorf("count_tokens sent %s", body)
+		}
 	}
 }
