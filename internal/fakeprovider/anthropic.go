@@ -119,10 +119,10 @@ func validRedacted(data string) bool {
 }
 
 // checkThinking applies Anthropic's rules to the thinking request and the thinking blocks of the history:
-// budget_tokens >= 1024 and < max_tokens (unless the interleaved-thinking beta is on), temperature only 1, top_p at least 0.95, no forced tool, every
-// thinking block signed by Anthropic (this fake), and, while thinking, a last assistant turn that calls tools
-// (or is a prefill) must start with a thinking block; without thinking, a final assistant turn may not contain
-// one.
+// budget_tokens >= 1024 and < max_tokens (unless the interleaved-thinking beta is on), temperature only 1, top_p
+// at least 0.95, no forced tool, every thinking block signed by Anthropic (this fake), and, while thinking, a
+// last assistant turn that calls tools (or is a prefill) must start with a thinking block; without thinking, a
+// final assistant turn may not contain one.
 func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
 	if th := req.Thinking; th != nil {
 		switch th.Type {
@@ -132,7 +132,7 @@ func (p *anthropicProto) checkThinking(req *anthropicRequest, c *call) error {
 				return errors.New("thinking.enabled.budget_tokens: Field required")
 			case *th.BudgetTokens < 1024:
 				return errors.New("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-			case *th.BudgetTokens >= req.MaxTokens && req.MaxTokens > 0 && !req.interleaved: // count_tokens has no max_tokens
+			case *th.BudgetTokens >= req.MaxTokens && req.MaxTokens > 0 && !req.interleaved: // count_tokens: no max_tokens
 				return errors.New("`max_tokens` must be greater than `thinking.budget_tokens`. " + thinkingDocs)
 			}
 			c.thinking = *th.BudgetTokens

@@ -23,10 +23,10 @@
 //     returns a thinking block signed by the fake (a redacted_thinking block when the text holds
 //     RedactedThinkingTrigger) and, like Anthropic, rejects with 400 a thinking block in history whose signature
 //     it did not issue, a thinking request whose last tool-use turn does not start with thinking, and the
-//     request rules of extended thinking (budget_tokens >= 1024 and < max_tokens unless anthropic-beta has interleaved thinking, temperature 1 only, top_p at
-//     least 0.95, no forced tool). Gemini returns thought parts (with includeThoughts) and thoughtsTokenCount;
-//     OpenAI counts reasoning_tokens and shows nothing, and rejects reasoning_effort for gpt-4 and gpt-3 models
-//     as OpenAI does.
+//     request rules of extended thinking (budget_tokens >= 1024 and < max_tokens unless anthropic-beta has
+//     interleaved thinking, temperature 1 only, top_p at least 0.95, no forced tool). Gemini returns thought
+//     parts (with includeThoughts) and thoughtsTokenCount; OpenAI counts reasoning_tokens and shows nothing,
+//     and rejects reasoning_effort for gpt-4 and gpt-3 models as OpenAI does.
 package fakeprovider
 
 import (
@@ -434,16 +434,16 @@ type modelChecker interface {
 // tokenCounter is a protocol with a token counting endpoint (Anthropic's count_tokens, Gemini's countTokens,
 // OpenAI's responses/input_tokens), answered with the input tokens the same request would be billed for when
 // generating.
-// headerParser is a protocol whose request rules depend on headers as well as on the body: Anthropic's
-// anthropic-beta flags change what a Messages request may ask.
-type headerParser interface {
-	parseWithHeader(h http.Header, body []byte) (*call, error)
-}
-
 type tokenCounter interface {
 	counts(r *http.Request) bool
 	parseCount(body []byte) (*call, error)
 	renderCount(b []byte, input int) []byte
+}
+
+// headerParser is a protocol whose request rules depend on headers as well as on the body: Anthropic's
+// anthropic-beta flags change what a Messages request may ask.
+type headerParser interface {
+	parseWithHeader(h http.Header, body []byte) (*call, error)
 }
 
 // nextID returns a per-server sequence number for response ids.

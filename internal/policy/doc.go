@@ -28,9 +28,9 @@
 //
 // Thinking (reasoning) tokens are output tokens, billed at the output price. OpenAI counts reasoning within
 // max_completion_tokens and Anthropic thinking within each answer's max_tokens (even when an interleaved-thinking
-// budget_tokens, the budget of a whole turn, exceeds it), so the bound
-// holds. Gemini documents thinkingBudget beside maxOutputTokens, so when a request asks for thinking the bound
-// priced for a Gemini target (OutputCostBound) adds the thinking budget (32,768 when the model decides):
+// budget_tokens, the budget of a whole turn, exceeds it), so the bound holds. Gemini documents thinkingBudget
+// beside maxOutputTokens, so when a request asks for thinking the bound priced for a Gemini target
+// (OutputCostBound) adds the thinking budget (32,768 when the model decides):
 //
 //	output_cost_bound = output_bound + (gemini and thinking asked ? thinking_budget : 0)
 //

@@ -25,9 +25,9 @@ import (
 //     Message.Thinking, which only Anthropic targets take back (signed blocks only; see ThinkingBlock).
 //   - thinking {type: enabled, budget_tokens} or {type: adaptive}, with display → Reasoning, validated as
 //     Anthropic validates it (budget_tokens >= 1024 and < max_tokens, or any size with the interleaved-thinking
-//     beta flag, which makes it the budget of a whole assistant turn across its tool calls; temperature only 1, top_p >= 0.95, no
-//     top_k, no forced tool use, no prefill that does not start with thinking), so a request that Anthropic
-//     would refuse is refused whichever target serves it.
+//     beta flag, which makes it the budget of a whole assistant turn across its tool calls; temperature only 1,
+//     top_p >= 0.95, no top_k, no forced tool use, no prefill that does not start with thinking), so a request
+//     that Anthropic would refuse is refused whichever target serves it.
 //   - tools {name, description, input_schema, strict} → function tools; tool_choice auto/any/tool/none →
 //     auto/required/function/none; disable_parallel_tool_use → parallel_tool_calls false (honoured by
 //     OpenAI-compatible targets only); max_tokens (required, >= 1), stop_sequences, temperature and top_p (both
