@@ -424,20 +424,21 @@ func printRepeatSpread(cfg benchConfig, runs func(ep string, rate int) []result)
 	}
 	fmt.Println("\n## Added p50 per repeat (each against its own direct run)")
 	fmt.Println()
+	hops := []string{"llmroute"}
 	if cfg.floor {
-		fmt.Println("| rate | reverse proxy | llmroute | llmroute / proxy | " + bufferName + " | " + bufferName + " / proxy |")
-		fmt.Println("|---:|---|---|---|---|---|")
-	} else {
-		fmt.Println("| rate | reverse proxy | llmroute | llmroute / proxy |")
-		fmt.Println("|---:|---|---|---|")
+		hops = append(hops, bufferName)
 	}
+	header, align := "| rate | reverse proxy", "|---:|---"
+	for _, name := range hops {
+		header += " | " + name + " | " + name + " / proxy"
+		align += "|---|---"
+	}
+	fmt.Println(header + " |")
+	fmt.Println(align + "|")
 	for _, rate := range cfg.rates {
 		direct, proxy := runs("direct", rate), runs("reverse proxy", rate)
 		row := fmt.Sprintf("| %d | %s", rate, strings.Join(addedP50(direct, proxy, nil), ", "))
-		for _, name := range []string{"llmroute", bufferName} {
-			if name == bufferName && !cfg.floor {
-				continue
-			}
+		for _, name := range hops {
 			hop := runs(name, rate)
 			row += fmt.Sprintf(" | %s | %s", strings.Join(addedP50(direct, hop, nil), ", "), strings.Join(addedP50(direct, hop, proxy), ", "))
 		}
