@@ -458,10 +458,10 @@ func anthropicThinkingOf(r *Reasoning, maxTokens int, msgs []Message) *anthropic
 	if r.Adaptive {
 		return &anthropicThinking{Type: "adaptive", Display: r.Display}
 	}
-	budget := min(fitBestEffort(r, maxTokens), maxTokens-1)
-	if r.Interleaved {
-		// The budget of the whole turn, not of this answer: Anthropic takes it above max_tokens.
-		budget = r.BudgetTokens
+	// An interleaved budget is the whole turn's, not this answer's: Anthropic takes it above max_tokens.
+	budget := r.BudgetTokens
+	if !r.Interleaved {
+		budget = min(fitBestEffort(r, maxTokens), maxTokens-1)
 	}
 	if budget < anthropicMinThinkingBudget {
 		return nil
