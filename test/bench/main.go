@@ -118,11 +118,16 @@ func runProxy(upstream string) error {
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}
+	return serveHop(rp)
+}
+
+// serveHop serves h on a loopback port, prints its URL for the parent, and returns when the parent closes stdin.
+func serveHop(h http.Handler) error {
 	ln, err := listenLoopback()
 	if err != nil {
 		return err
 	}
-	go func() { _ = http.Serve(ln, rp) }()
+	go func() { _ = http.Serve(ln, h) }()
 	fmt.Printf("READY http://%s\n", ln.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
@@ -135,11 +140,7 @@ func runProxy(upstream string) error {
 // between it and llmroute is what llmroute's own work costs.
 func runBuffer(upstream string) error {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}}
-	ln, err := listenLoopback()
-	if err != nil {
-		return err
-	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveHop(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -166,11 +167,7 @@ func runBuffer(upstream string) error {
 		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(answer)
-	})
-	go func() { _ = http.Serve(ln, h) }()
-	fmt.Printf("READY http://%s\n", ln.Addr())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return nil
+	}))
 }
 
 // llmrouteEnv is added to the environment of the llmroute processes only, proxyEnv to the reverse proxy's.
